@@ -1,0 +1,19 @@
+"""vllm-fleet: the Pulumi program.
+
+stack config -> validated fleet -> plan -> components. Everything is validated
+and planned before the first resource is registered, so a bad config registers
+nothing. `vllm-fleet render` runs this same file under Pulumi's mock monitor.
+"""
+
+import pulumi
+
+from components.config import load_fleet
+from components.fleet import deploy
+from components.plan import plan_fleet
+from components.plugins import Registry
+from components.stack_config import read_stack_config
+
+fleet = load_fleet(read_stack_config(), Registry.discover())
+plans = plan_fleet(fleet)
+pulumi.export("models", deploy(fleet.config, plans))
+pulumi.export("namespace", fleet.config.namespace)

@@ -1,0 +1,49 @@
+"""Registers plugin-described objects (`ObjectSpec`) as Pulumi Kubernetes resources."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .plugins.types import ObjectSpec
+
+# Core kinds get their typed class (better previews); anything else is a CustomResource.
+_TYPED = {
+    ("v1", "PersistentVolumeClaim"): k8s.core.v1.PersistentVolumeClaim,
+    ("v1", "Secret"): k8s.core.v1.Secret,
+    ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
+    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
+    ("batch/v1", "Job"): k8s.batch.v1.Job,
+    ("batch/v1", "CronJob"): k8s.batch.v1.CronJob,
+}
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+def metadata(name: str, namespace: Optional[str], labels: dict, annotations: Optional[dict] = None) -> dict:
+    meta: dict[str, Any] = {"name": name, "labels": labels}
+    if namespace:
+        meta["namespace"] = namespace
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+def register(spec: ObjectSpec, namespace: str, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    meta = metadata(spec.name, namespace if spec.namespaced else None, spec.labels, spec.annotations)
+    opts = pulumi.ResourceOptions.merge(
+        opts, pulumi.ResourceOptions(protect=spec.protect, retain_on_delete=spec.retain_on_delete)
+    )
+    logical_name = f"{spec.kind.lower()}-{spec.name}"
+    typed = _TYPED.get((spec.api_version, spec.kind))
+    if typed is not None:
+        body = {_snake(key): value for key, value in spec.body.items()}
+        return typed(logical_name, metadata=meta, **body, opts=opts)
+    return k8s.apiextensions.CustomResource(
+        logical_name, api_version=spec.api_version, kind=spec.kind, metadata=meta, **spec.body, opts=opts
+    )

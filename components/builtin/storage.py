@@ -1,0 +1,106 @@
+"""Storage plugins: where a model's weights live, mounted read-only at /models."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from ..constants import WEIGHTS_MOUNT
+from ..plan import ModelPlan, PlanError, weights_path
+from ..plugins.types import ObjectSpec, PodAdditions, WeightsPlan
+from ..quantity import parse_quantity
+
+WEIGHTS_VOLUME = "weights"
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+
+def claim_mount(claim_name: str) -> PodAdditions:
+    """The claim as a read-only volume at /models: serving never writes weights."""
+    return PodAdditions(
+        volumes=({"name": WEIGHTS_VOLUME, "persistentVolumeClaim": {"claimName": claim_name, "readOnly": True}},),
+        volume_mounts=({"name": WEIGHTS_VOLUME, "mountPath": WEIGHTS_MOUNT, "readOnly": True},),
+    )
+
+
+def check_shared_access(access_mode: str, plan: ModelPlan, field: str = "accessMode") -> None:
+    if access_mode == "ReadWriteOnce" and plan.gpus.multi_node:
+        raise PlanError(
+            ("storage", field),
+            f"ReadWriteOnce can't be mounted by the {plan.gpus.pods} pods of this group on different "
+            "nodes; use ReadOnlyMany or ReadWriteMany",
+        )
+
+
+class ExistingClaim:
+    kind: ClassVar[str] = "storage"
+    name: ClassVar[str] = "existing-pvc"
+
+    class Settings(_Settings):
+        claim_name: str = Field(
+            pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="The PersistentVolumeClaim that holds the weights."
+        )
+        path: Optional[str] = Field(None, description="Folder of the weights inside the claim; defaults to the model id.")
+        access_mode: Literal["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"] = Field(
+            "ReadOnlyMany", description="The claim's access mode, checked against the group's pod count."
+        )
+
+    def weights(self, settings: "ExistingClaim.Settings", plan: ModelPlan) -> WeightsPlan:
+        check_shared_access(settings.access_mode, plan)
+        return WeightsPlan(
+            model_path=weights_path(settings.path, plan.config.model),
+            pod=claim_mount(settings.claim_name),
+            description=f"existing claim {settings.claim_name}",
+        )
+
+
+class NewClaim:
+    kind: ClassVar[str] = "storage"
+    name: ClassVar[str] = "new-pvc"
+
+    class Settings(_Settings):
+        size: str = Field(description="Claim size, e.g. 500Gi (growing it later is an in-place update).")
+        storage_class: Optional[str] = Field(None, description="StorageClass; omitted = the cluster default.")
+        access_mode: Literal["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"] = Field(
+            "ReadWriteMany", description="Access mode; several nodes need ReadWriteMany or ReadOnlyMany."
+        )
+        claim_name: Optional[str] = Field(None, description="Claim name; defaults to <model>-weights.")
+        path: Optional[str] = Field(None, description="Folder of the weights inside the claim; defaults to the model id.")
+        protect: bool = Field(
+            True, description="Block deletion and replacement by Pulumi and keep the claim on delete. false opts out."
+        )
+
+        @field_validator("size")
+        @classmethod
+        def _size_is_quantity(cls, value: str) -> str:
+            parse_quantity(value)
+            return value
+
+    def weights(self, settings: "NewClaim.Settings", plan: ModelPlan) -> WeightsPlan:
+        check_shared_access(settings.access_mode, plan)
+        claim_name = settings.claim_name or f"{plan.name}-weights"
+        spec = {
+            "accessModes": [settings.access_mode],
+            "resources": {"requests": {"storage": settings.size}},
+        }
+        if settings.storage_class:
+            spec["storageClassName"] = settings.storage_class
+        claim = ObjectSpec(
+            api_version="v1",
+            kind="PersistentVolumeClaim",
+            name=claim_name,
+            body={"spec": spec},
+            labels=plan.labels("weights"),
+            protect=settings.protect,
+            retain_on_delete=settings.protect,
+        )
+        return WeightsPlan(
+            model_path=weights_path(settings.path, plan.config.model),
+            objects=(claim,),
+            pod=claim_mount(claim_name),
+            description=f"new claim {claim_name} ({settings.size})",
+        )

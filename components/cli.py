@@ -1,0 +1,87 @@
+"""`vllm-fleet`: render stacks offline (no cluster, no Pulumi CLI, no network)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import ConfigError, PluginValidationError
+from .render import Render, RenderError, load_project, render_stack, write_render
+
+
+def plan_table(render: Render) -> str:
+    """What the stack will run, so a reviewer sees GPUs and pods before anything is applied."""
+    models: dict[str, Any] = render.outputs.get("models", {})
+    header = ("MODEL", "TP×PP", "PODS", "GPUS/POD", "GPUS", "LAUNCHER", "API")
+    rows = [header]
+    notes = []
+    for name, row in models.items():
+        per_pod = str(row["headGpus"])
+        if row["pods"] > 1:
+            same = row["headGpus"] == row["workerGpus"]
+            per_pod = f"{row['pods']}×{row['workerGpus']}" if same else f"{row['headGpus']} + {row['pods'] - 1}×{row['workerGpus']}"
+        rows.append((
+            name,
+            f"{row['tensor']}×{row['pipeline']}",
+            str(row["pods"]),
+            per_pod,
+            str(row["totalGpus"]),
+            row["launcher"],
+            row["apiUrl"],
+        ))
+        notes.extend(f"{name}: {note}" for note in row.get("notes", []))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [f"stack {render.stack} (namespace {render.outputs.get('namespace', '?')})"]
+    lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    lines += [f"  note: {note}" for note in notes]
+    return "\n".join(lines)
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    project = load_project(args.project_dir)
+    stacks = project.stacks() if args.all_stacks else [args.stack]
+    if not stacks or stacks == [None]:
+        raise RenderError("name a STACK or pass --all-stacks")
+    # Render every stack before writing any, so one bad stack writes nothing at all.
+    renders = [render_stack(project, stack) for stack in stacks]
+    for render in renders:
+        out = Path(args.out) / render.stack if args.all_stacks else Path(args.out or f"rendered/{render.stack}")
+        written = write_render(render, out)
+        if not args.quiet:
+            print(plan_table(render))
+            print(f"  {len(render.objects())} objects -> {written}\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vllm-fleet", description=__doc__)
+    parser.add_argument("--project-dir", default=".", help="folder holding Pulumi.yaml (default: .)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    render = commands.add_parser("render", help="render a stack's Kubernetes objects offline")
+    render.add_argument("stack", nargs="?", help="stack name (stacks/Pulumi.<stack>.yaml)")
+    render.add_argument("--all-stacks", action="store_true", help="render every stack under stackConfigDir")
+    render.add_argument("--out", help="output folder (default rendered/<stack>; with --all-stacks, a parent)")
+    render.add_argument("-q", "--quiet", action="store_true", help="don't print the plan table")
+    render.set_defaults(handler=_cmd_render)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "render" and args.all_stacks and not args.out:
+        args.out = "rendered"
+    try:
+        return args.handler(args)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (RenderError, PluginValidationError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

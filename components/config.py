@@ -1,0 +1,348 @@
+"""The stack config, parsed into strict pydantic models.
+
+This is the product's interface: every key a platform engineer writes under
+`vllm-fleet:` in a stack file lands here. Validation collects *all* problems,
+each with its key path, and plugin settings are validated by the plugin's own
+model so third-party plugins get the same quality of errors as the core.
+Nothing here builds Kubernetes objects; `plan.py` turns these models into numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Mapping, Optional, Union, get_args, get_origin
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from .constants import API_PORT, DEFAULT_IMAGE, MAX_MODEL_NAME
+from .errors import CONFIG_NAMESPACE, ConfigError, Issue, did_you_mean, key_path
+from .quantity import parse_quantity
+
+# ----------------------------------------------------------------- field types
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Service names must also start with a letter (DNS-1035), and a model names its Service.
+_DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _dns_label(max_length: int, pattern: re.Pattern = _DNS_LABEL, first: str = "a letter or digit"):
+    def check(value: str) -> str:
+        if not pattern.match(value) or len(value) > max_length:
+            raise PydanticCustomError(
+                "dns_label",
+                "must be a DNS label: lowercase letters, digits and '-', starting with "
+                "{first}, ending with a letter or digit, at most {max_length} characters; got {value!r}",
+                {"max_length": max_length, "value": value, "first": first},
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _quantity(value: Any) -> str:
+    try:
+        parse_quantity(value)
+    except ValueError as error:
+        raise PydanticCustomError("quantity", str(error)) from None
+    return str(value)
+
+
+DnsLabel = Annotated[str, _dns_label(63)]
+ModelName = Annotated[str, _dns_label(MAX_MODEL_NAME, _DNS_1035_LABEL, "a letter")]
+Quantity = Annotated[str, BeforeValidator(_quantity)]
+PositiveInt = Annotated[int, Field(gt=0, strict=False)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+EngineArgValue = Union[bool, int, float, str, list[Union[bool, int, float, str]], dict[str, Any]]
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors (a typo must never be silently ignored)."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+
+# ------------------------------------------------------------------- plugins
+
+
+class PluginRef(StrictModel):
+    """A plugin chosen by name: either `ray` or `{type: ray, <its settings>...}`."""
+
+    type: str = Field(description="Plugin name, as registered in the `vllm_fleet.plugins` group.")
+    settings: dict[str, Any] = Field(default_factory=dict, description="The plugin's own settings.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name_or_mapping(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"type": value}
+        if isinstance(value, Mapping) and "settings" not in value:
+            settings = {key: item for key, item in value.items() if key != "type"}
+            return {"type": value.get("type"), "settings": settings} if "type" in value else value
+        return value
+
+
+# --------------------------------------------------------------------- models
+
+
+class Toleration(StrictModel):
+    key: Optional[str] = Field(None, description="Taint key; empty with operator Exists matches all.")
+    operator: Literal["Exists", "Equal"] = Field("Equal", description="Exists or Equal.")
+    value: Optional[str] = Field(None, description="Taint value for operator Equal.")
+    effect: Optional[Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]] = Field(
+        None, description="Taint effect to tolerate; empty matches all."
+    )
+    toleration_seconds: Optional[int] = Field(None, ge=0, description="For NoExecute only.")
+
+
+class NodePool(StrictModel):
+    gpus_per_node: PositiveInt = Field(description="GPUs one node can give one pod.")
+    gpu_resource: str = Field(
+        "nvidia.com/gpu",
+        pattern=r"^[a-z0-9.-]+/[a-zA-Z0-9._-]+$",
+        description="Extended resource name of a GPU (e.g. nvidia.com/gpu, amd.com/gpu).",
+    )
+    node_selector: dict[str, str] = Field(default_factory=dict, description="Labels GPU nodes carry.")
+    tolerations: list[Toleration] = Field(default_factory=list, description="Taints GPU nodes carry.")
+
+
+class Parallelism(StrictModel):
+    tensor: PositiveInt = Field(1, description="Tensor-parallel size (--tensor-parallel-size).")
+    pipeline: PositiveInt = Field(1, description="Pipeline-parallel size (--pipeline-parallel-size).")
+
+
+class PodResources(StrictModel):
+    cpu_per_gpu: Quantity = Field("4", description="CPU request per GPU of the pod.")
+    memory_per_gpu: Quantity = Field("32Gi", description="Memory request and limit per GPU of the pod.")
+
+
+class ApiConfig(StrictModel):
+    port: Port = Field(API_PORT, description="Port of the OpenAI-compatible API Service.")
+    service_type: Literal["ClusterIP", "LoadBalancer", "NodePort"] = Field(
+        "ClusterIP", description="Kubernetes Service type of the API."
+    )
+
+
+class ModelConfig(StrictModel):
+    name: ModelName = Field(description="DNS-safe name; every object of this model is named after it.")
+    model: str = Field(min_length=1, description="Model id (e.g. meta-llama/Llama-3.1-8B-Instruct).")
+    served_model_name: Optional[str] = Field(None, description="Name clients use; defaults to `model`.")
+    parallelism: Parallelism = Field(default_factory=Parallelism, description="TP and PP sizes.")
+    gpus_per_pod: Optional[PositiveInt] = Field(None, description="Override the planned GPUs per pod.")
+    launcher: PluginRef = Field(
+        default_factory=lambda: PluginRef(type="ray"), description="How the group starts: ray | native."
+    )
+    storage: PluginRef = Field(description="Where the weights live (a storage plugin).")
+    engine_args: dict[str, EngineArgValue] = Field(
+        default_factory=dict, description="Extra `vllm serve` flags: {max-model-len: 8192}."
+    )
+    image: Optional[str] = Field(None, description="vLLM image; defaults to vllm-fleet:image.")
+    node_pool: Optional[NodePool] = Field(None, description="Overrides vllm-fleet:nodePool for this model.")
+    resources: PodResources = Field(default_factory=PodResources, description="CPU/memory per GPU.")
+    shared_memory: Quantity = Field("16Gi", description="Size limit of /dev/shm (Memory emptyDir).")
+    startup_timeout_seconds: PositiveInt = Field(
+        3600, description="How long loading the model may take before the startup probe fails."
+    )
+    api: ApiConfig = Field(default_factory=ApiConfig, description="The OpenAI-compatible API Service.")
+
+
+class FleetConfig(StrictModel):
+    """Everything under `vllm-fleet:` in a stack."""
+
+    namespace: DnsLabel = Field(description="Namespace all objects go to.")
+    create_namespace: bool = Field(True, description="Create the namespace (false: it must exist).")
+    image: str = Field(DEFAULT_IMAGE, min_length=1, description="Default vLLM image.")
+    image_pull_secrets: list[DnsLabel] = Field(default_factory=list, description="Pull secret names.")
+    node_pool: NodePool = Field(description="The GPU nodes models run on.")
+    models: list[ModelConfig] = Field(min_length=1, description="The models to serve.")
+
+    @model_validator(mode="after")
+    def _unique_model_names(self) -> "FleetConfig":
+        seen: dict[str, int] = {}
+        for index, model in enumerate(self.models):
+            if model.name in seen:
+                raise PydanticCustomError(
+                    "duplicate_model",
+                    "models[{index}].name: duplicate model name {name!r} (also models[{first}])",
+                    {"index": index, "name": model.name, "first": seen[model.name]},
+                )
+            seen[model.name] = index
+        return self
+
+
+# --------------------------------------------------------- error formatting
+
+_MESSAGES = {
+    "missing": "required key is missing",
+    "greater_than": "must be a positive integer, got {input!r}",
+    "int_parsing": "must be an integer, got {input!r}",
+    "int_from_float": "must be an integer, got {input!r}",
+    "bool_parsing": "must be true or false, got {input!r}",
+    "string_type": "must be a string, got {input!r}",
+    "dict_type": "must be a mapping, got {input!r}",
+    "list_type": "must be a list, got {input!r}",
+    "model_type": "must be a mapping, got {input!r}",
+    "too_short": "must not be empty",
+}
+
+
+def _unwrap(annotation: Any) -> Any:
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin is Union or str(origin) == "types.UnionType":
+            members = [arg for arg in get_args(annotation) if arg is not type(None)]
+            annotation = members[0] if len(members) == 1 else annotation
+            if len(members) != 1:
+                return annotation
+        else:
+            return annotation
+
+
+def _model_at(root: type[BaseModel], loc: tuple) -> Optional[type[BaseModel]]:
+    """The pydantic model class that sits at `loc` below `root`, to suggest its keys."""
+    current: Any = root
+    for part in loc:
+        current = _unwrap(current)
+        origin = get_origin(current)
+        if isinstance(part, int) and origin in (list, tuple):
+            current = get_args(current)[0]
+        elif isinstance(part, str) and origin is dict:
+            current = get_args(current)[1]
+        elif isinstance(part, str) and isinstance(current, type) and issubclass(current, BaseModel):
+            field = next(
+                (f for n, f in current.model_fields.items() if part in (n, f.alias)), None
+            )
+            if field is None:
+                return None
+            current = field.annotation
+        else:
+            return None
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _field_aliases(model: type[BaseModel]) -> list[str]:
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def issues_from(error: ValidationError, root: type[BaseModel], prefix: tuple = ()) -> list[Issue]:
+    """Turns a pydantic ValidationError into key-path issues with helpful messages."""
+    issues = []
+    for detail in error.errors(include_url=False):
+        loc = tuple(part for part in detail["loc"] if not str(part).startswith("function-"))
+        kind = detail["type"]
+        if kind == "extra_forbidden":
+            parent, unknown = loc[:-1], str(loc[-1])
+            model = _model_at(root, parent)
+            hint = did_you_mean(unknown, _field_aliases(model)) if model else ""
+            valid = f"; valid keys: {', '.join(sorted(_field_aliases(model)))}" if model and not hint else ""
+            issues.append(Issue(key_path(prefix + parent), f"unknown key '{unknown}'{hint}{valid}"))
+            continue
+        message = detail["msg"]
+        if kind in _MESSAGES:
+            message = _MESSAGES[kind].format(input=detail.get("input"))
+        elif kind == "literal_error":
+            message = f"{detail['msg'].replace('Input should be', 'must be')}, got {detail.get('input')!r}"
+        elif kind == "duplicate_model":
+            # Raised on the fleet; the message carries its own path.
+            path, _, message = message.partition(": ")
+            issues.append(Issue(f"{CONFIG_NAMESPACE}:{path}", message))
+            continue
+        issues.append(Issue(key_path(prefix + loc), message))
+    return issues
+
+
+# ---------------------------------------------------------- plugin resolution
+
+
+@dataclass(frozen=True)
+class SelectedPlugin:
+    """A plugin chosen in the config, with its settings validated by its own model."""
+
+    plugin: Any
+    settings: BaseModel
+    path: tuple
+
+
+# Which config slots hold which kind of plugin. Plugin kinds added later register
+# a slot here and every model (and the stack defaults) gets it.
+MODEL_PLUGIN_SLOTS: dict[str, str] = {"launcher": "launcher", "storage": "storage"}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A validated model: its config plus its resolved plugins."""
+
+    index: int
+    config: ModelConfig
+    plugins: dict[str, SelectedPlugin]
+
+    @property
+    def path(self) -> tuple:
+        return ("models", self.index)
+
+
+@dataclass(frozen=True)
+class Fleet:
+    config: FleetConfig
+    models: list[ModelSpec]
+
+
+def _select(registry, kind: str, ref: PluginRef, path: tuple) -> tuple[Optional[SelectedPlugin], list[Issue]]:
+    plugin = registry.find(kind, ref.type)
+    if plugin is None:
+        available = ", ".join(registry.names(kind)) or "none installed"
+        hint = did_you_mean(ref.type, registry.names(kind))
+        return None, [Issue(key_path(path + ("type",)), f"unknown {kind} plugin {ref.type!r}{hint}; available: {available}")]
+    try:
+        settings = plugin.Settings.model_validate(ref.settings)
+    except ValidationError as error:
+        return None, issues_from(error, plugin.Settings, prefix=path)
+    return SelectedPlugin(plugin, settings, path), []
+
+
+def load_fleet(raw: Mapping[str, Any], registry) -> Fleet:
+    """Validates the raw `vllm-fleet:*` config (keys without namespace) and resolves plugins.
+
+    Raises ConfigError listing every problem; cross-field checks that need the
+    GPU plan (feasibility of gpusPerPod, storage access modes) run in `plan.py`.
+    """
+    issues: list[Issue] = []
+    known = _field_aliases(FleetConfig)
+    for key in raw:
+        if key not in known:
+            issues.append(Issue(f"{CONFIG_NAMESPACE}:{key}", f"unknown config key{did_you_mean(key, known)}; valid keys: {', '.join(known)}"))
+    try:
+        config = FleetConfig.model_validate({k: v for k, v in raw.items() if k in known})
+    except ValidationError as error:
+        raise ConfigError(issues + issues_from(error, FleetConfig)) from None
+
+    models = []
+    for index, model in enumerate(config.models):
+        selected = {}
+        for slot, kind in MODEL_PLUGIN_SLOTS.items():
+            ref = getattr(model, slot, None)
+            if ref is None:
+                continue
+            choice, problems = _select(registry, kind, ref, ("models", index, to_camel(slot)))
+            issues.extend(problems)
+            if choice:
+                selected[slot] = choice
+        models.append(ModelSpec(index, model, selected))
+    if issues:
+        raise ConfigError(issues)
+    return Fleet(config, models)

@@ -1,0 +1,59 @@
+"""Builds the components for a planned fleet; the body of the Pulumi program."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .config import FleetConfig
+from .model_storage import ModelStorage, ModelStorageArgs
+from .plan import ModelPlan, common_labels
+from .vllm_cluster import VllmCluster, VllmClusterArgs
+
+
+def plan_summary(plan: ModelPlan) -> dict[str, Any]:
+    """The stack output (and render table row) for one model."""
+    return {
+        "tensor": plan.gpus.tensor,
+        "pipeline": plan.gpus.pipeline,
+        "pods": plan.gpus.pods,
+        "headGpus": plan.gpus.head_gpus,
+        "workerGpus": plan.gpus.worker_gpus,
+        "totalGpus": plan.gpus.total_gpus,
+        "launcher": "ray" if plan.entrypoints and plan.entrypoints.uses_ray else (
+            "single-pod" if not plan.gpus.multi_node else plan.config.launcher.type
+        ),
+        "apiUrl": plan.names.api_url(plan.config.api.port),
+        "weights": plan.weights.description if plan.weights else "",
+        "notes": list(plan.notes),
+    }
+
+
+def deploy(config: FleetConfig, plans: list[ModelPlan]) -> dict[str, Any]:
+    depends: list[pulumi.Resource] = []
+    if config.create_namespace:
+        holds_weights = any(spec.retain_on_delete for plan in plans for spec in plan.weights.objects)
+        namespace = k8s.core.v1.Namespace(
+            config.namespace,
+            metadata={"name": config.namespace, "labels": common_labels("fleet", config.image, "namespace")},
+            # Deleting a namespace deletes its claims, so it is kept whenever a claim is.
+            opts=pulumi.ResourceOptions(retain_on_delete=holds_weights),
+        )
+        depends.append(namespace)
+
+    summaries = {}
+    for plan in plans:
+        storage = ModelStorage(
+            plan.name,
+            ModelStorageArgs(namespace=plan.namespace, weights=plan.weights),
+            opts=pulumi.ResourceOptions(depends_on=depends),
+        )
+        VllmCluster(
+            plan.name,
+            VllmClusterArgs(plan=plan),
+            opts=pulumi.ResourceOptions(depends_on=[*depends, storage]),
+        )
+        summaries[plan.name] = plan_summary(plan)
+    return summaries

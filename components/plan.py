@@ -1,0 +1,349 @@
+"""The plan: pure functions from a validated fleet to numbers, names and ranks.
+
+Nothing here talks to Pulumi. Components only translate a `ModelPlan` into
+objects, so every count a pod will request is decided (and unit-tested) here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional
+
+from .config import Fleet, ModelConfig, ModelSpec, NodePool
+from .constants import (
+    API_PORT,
+    LABEL_COMPONENT,
+    LABEL_INSTANCE,
+    LABEL_MANAGED_BY,
+    LABEL_NAME,
+    LABEL_PART_OF,
+    LABEL_VERSION,
+    WEIGHTS_MOUNT,
+)
+from .engine_args import check_engine_args, engine_flags
+from .errors import ConfigError, Issue, key_path
+from .plugins.types import Entrypoints, PodAdditions, Probes, WeightsPlan
+from .quantity import format_bytes, format_cpu, parse_quantity
+
+
+class PlanError(Exception):
+    """A setting that validates on its own but can't work with the rest of the plan.
+
+    `field` is the key path relative to the model (e.g. ("gpusPerPod",)).
+    """
+
+    def __init__(self, field: tuple, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+# ------------------------------------------------------------------ GPU plan
+
+
+@dataclass(frozen=True)
+class GpuPlan:
+    tensor: int
+    pipeline: int
+    head_gpus: int
+    worker_gpus: int
+    workers: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def total_gpus(self) -> int:
+        return self.tensor * self.pipeline
+
+    @property
+    def pods(self) -> int:
+        return 1 + self.workers
+
+    @property
+    def multi_node(self) -> bool:
+        return self.workers > 0
+
+    def pod_gpus(self) -> list[int]:
+        """GPUs of each pod in rank order: the head first, then the workers."""
+        return [self.head_gpus] + [self.worker_gpus] * self.workers
+
+
+def _divisors_up_to(number: int, limit: int) -> list[int]:
+    return [d for d in range(1, min(number, limit) + 1) if number % d == 0]
+
+
+def _split_tp_groups(tensor: int, pod_gpus: list[int]) -> int:
+    """How many tensor-parallel groups straddle a pod boundary (vLLM ranks fill pods in order)."""
+    boundaries, total = set(), 0
+    for gpus in pod_gpus[:-1]:
+        total += gpus
+        boundaries.add(total)
+    groups = sum(pod_gpus) // tensor
+    return sum(
+        1 for g in range(groups) if any(g * tensor < b < (g + 1) * tensor for b in boundaries)
+    )
+
+
+def plan_gpus(
+    tensor: int,
+    pipeline: int,
+    gpus_per_node: int,
+    gpus_per_pod: Optional[int] = None,
+    uniform_pods: bool = False,
+) -> GpuPlan:
+    """Splits TP×PP GPUs over the fewest pods that fit, without ever over-reserving.
+
+    The head takes the remainder and the workers are uniform (one StatefulSet),
+    so TP=4×PP=3 on 8-GPU nodes is a 4-GPU head and one 8-GPU worker: each
+    4-rank TP group stays inside one pod. `uniform_pods` (vLLM's native
+    launcher) requires the same count everywhere.
+    """
+    total = tensor * pipeline
+    if gpus_per_pod is not None:
+        if gpus_per_pod > gpus_per_node:
+            raise PlanError(
+                ("gpusPerPod",),
+                f"{gpus_per_pod} GPUs per pod exceeds nodePool.gpusPerNode ({gpus_per_node}); "
+                f"a pod can't span nodes, so use at most {gpus_per_node}",
+            )
+        if gpus_per_pod > total:
+            raise PlanError(
+                ("gpusPerPod",),
+                f"{gpus_per_pod} GPUs per pod exceeds TP×PP = {total}; the pod would reserve GPUs "
+                f"no rank uses, so use at most {total}",
+            )
+        if uniform_pods and total % gpus_per_pod:
+            options = ", ".join(map(str, _divisors_up_to(total, gpus_per_node)))
+            raise PlanError(
+                ("gpusPerPod",),
+                f"launcher 'native' needs the same GPU count on every pod, but TP×PP = {total} "
+                f"doesn't split into pods of {gpus_per_pod}; use one of: {options}",
+            )
+        per_pod = gpus_per_pod
+    elif total <= gpus_per_node:
+        per_pod = total
+    elif uniform_pods:
+        per_pod = max(_divisors_up_to(total, gpus_per_node))
+    else:
+        per_pod = gpus_per_node
+
+    pods = math.ceil(total / per_pod)
+    head = total - (pods - 1) * per_pod
+    plan = GpuPlan(tensor, pipeline, head, per_pod if pods > 1 else 0, pods - 1)
+
+    notes = []
+    if plan.multi_node:
+        split = _split_tp_groups(tensor, plan.pod_gpus())
+        if split and tensor <= max(plan.pod_gpus()):
+            notes.append(
+                f"{split} TP group(s) of {tensor} straddle pods; a gpusPerPod that is a multiple "
+                f"of {tensor} keeps tensor-parallel traffic inside a node"
+            )
+        elif split:
+            notes.append(f"TP={tensor} spans pods: tensor-parallel traffic crosses the network")
+    return replace(plan, notes=tuple(notes))
+
+
+# ------------------------------------------------------------- names/labels
+
+
+@dataclass(frozen=True)
+class Names:
+    model: str
+    namespace: str
+
+    @property
+    def head(self) -> str:
+        return f"{self.model}-head"
+
+    @property
+    def worker(self) -> str:
+        return f"{self.model}-worker"
+
+    @property
+    def group_service(self) -> str:
+        """Headless Service that gives every group member a stable DNS name."""
+        return f"{self.model}-group"
+
+    @property
+    def api_service(self) -> str:
+        return self.model
+
+    @property
+    def entrypoints(self) -> str:
+        return f"{self.model}-entrypoints"
+
+    @property
+    def head_address(self) -> str:
+        return f"{self.head}-0.{self.group_service}.{self.namespace}.svc.cluster.local"
+
+    def api_url(self, port: int) -> str:
+        return f"http://{self.api_service}.{self.namespace}.svc.cluster.local:{port}/v1"
+
+
+def _label_value(text: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "-" for c in text)[:63]
+    return cleaned.strip("-_.") or "unknown"
+
+
+def image_tag(image: str) -> str:
+    name = image.split("@", 1)[0]
+    return name.rsplit(":", 1)[1] if ":" in name.rsplit("/", 1)[-1] else "latest"
+
+
+def selector_labels(model: str, component: Optional[str] = None) -> dict[str, str]:
+    labels = {LABEL_NAME: "vllm", LABEL_INSTANCE: model}
+    if component:
+        labels[LABEL_COMPONENT] = component
+    return labels
+
+
+def common_labels(model: str, image: str, component: Optional[str] = None) -> dict[str, str]:
+    return {
+        **selector_labels(model, component),
+        LABEL_PART_OF: "vllm-fleet",
+        LABEL_MANAGED_BY: "pulumi",
+        LABEL_VERSION: _label_value(image_tag(image)),
+    }
+
+
+# -------------------------------------------------------------------- probes
+
+PROBE_PERIOD_SECONDS = 10
+
+
+def make_probes(
+    startup: dict[str, Any],
+    readiness: dict[str, Any],
+    liveness: dict[str, Any],
+    startup_budget_seconds: int,
+) -> Probes:
+    """Probe timings sized for loading a large model.
+
+    The startup probe tolerates the whole budget (group formation + loading
+    weights); only after it passes do liveness (hung engine: ~2.5 min) and
+    readiness (out of rotation within ~20 s) apply.
+    """
+    return Probes(
+        startup={
+            **startup,
+            "periodSeconds": PROBE_PERIOD_SECONDS,
+            "timeoutSeconds": 5,
+            "failureThreshold": math.ceil(startup_budget_seconds / PROBE_PERIOD_SECONDS),
+        },
+        readiness={**readiness, "periodSeconds": 5, "timeoutSeconds": 5, "failureThreshold": 2},
+        liveness={**liveness, "periodSeconds": 30, "timeoutSeconds": 10, "failureThreshold": 5},
+    )
+
+
+# --------------------------------------------------------------- model plan
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    config: ModelConfig
+    namespace: str
+    image: str
+    image_pull_secrets: tuple[str, ...]
+    node_pool: NodePool
+    gpus: GpuPlan
+    names: Names
+    api_port: int = API_PORT
+    weights: Optional[WeightsPlan] = None
+    entrypoints: Optional[Entrypoints] = None
+    pod: PodAdditions = PodAdditions()
+    serve_args: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def served_model_name(self) -> str:
+        return self.config.served_model_name or self.config.model
+
+    def labels(self, component: Optional[str] = None) -> dict[str, str]:
+        return common_labels(self.name, self.image, component)
+
+    def pod_resources(self, gpus: int) -> dict[str, dict[str, Any]]:
+        """Requests and limits of one pod: GPUs exactly as planned, CPU/memory per GPU."""
+        cpu = parse_quantity(self.config.resources.cpu_per_gpu) * gpus
+        memory = parse_quantity(self.config.resources.memory_per_gpu) * gpus
+        devices = {self.node_pool.gpu_resource: gpus, **self.pod.extra_resources}
+        return {
+            "requests": {"cpu": format_cpu(cpu), "memory": format_bytes(memory), **devices},
+            "limits": {"memory": format_bytes(memory), **devices},
+        }
+
+    @property
+    def await_timeout_seconds(self) -> int:
+        """How long `pulumi up` waits for the StatefulSets (its 10-minute default is too short)."""
+        budget = self.entrypoints.startup_budget_seconds if self.entrypoints else 0
+        return budget + 300
+
+
+def base_serve_args(plan: ModelPlan, model_path: str) -> tuple[str, ...]:
+    """`vllm serve` argv shared by every launcher; launchers append their own flags."""
+    return (
+        model_path,
+        "--served-model-name", plan.served_model_name,
+        "--tensor-parallel-size", str(plan.gpus.tensor),
+        "--pipeline-parallel-size", str(plan.gpus.pipeline),
+        "--host", "0.0.0.0",
+        "--port", str(plan.api_port),
+        *engine_flags(plan.config.engine_args),
+    )
+
+
+def weights_path(path: Optional[str], model: str) -> str:
+    return f"{WEIGHTS_MOUNT}/{(path if path is not None else model).strip('/')}".rstrip("/")
+
+
+def plan_model(spec: ModelSpec, fleet: Fleet) -> ModelPlan:
+    config = spec.config
+    launcher = spec.plugins["launcher"]
+    problems = check_engine_args(config.engine_args)
+    if problems:
+        key, message = problems[0]
+        raise PlanError(("engineArgs", key), message)
+    node_pool = config.node_pool or fleet.config.node_pool
+    gpus = plan_gpus(
+        config.parallelism.tensor,
+        config.parallelism.pipeline,
+        node_pool.gpus_per_node,
+        config.gpus_per_pod,
+        uniform_pods=launcher.plugin.uniform_pods,
+    )
+    plan = ModelPlan(
+        config=config,
+        namespace=fleet.config.namespace,
+        image=config.image or fleet.config.image,
+        image_pull_secrets=tuple(fleet.config.image_pull_secrets),
+        node_pool=node_pool,
+        gpus=gpus,
+        names=Names(config.name, fleet.config.namespace),
+        notes=gpus.notes,
+    )
+    storage = spec.plugins["storage"]
+    weights = storage.plugin.weights(storage.settings, plan)
+    plan = replace(
+        plan,
+        weights=weights,
+        pod=plan.pod.merge(weights.pod),
+        serve_args=base_serve_args(plan, weights.model_path),
+    )
+    return replace(plan, entrypoints=launcher.plugin.entrypoints(launcher.settings, plan))
+
+
+def plan_fleet(fleet: Fleet) -> list[ModelPlan]:
+    """Plans every model; reports every model's problems together."""
+    plans, issues = [], []
+    for spec in fleet.models:
+        try:
+            plans.append(plan_model(spec, fleet))
+        except PlanError as error:
+            issues.append(Issue(key_path(spec.path + error.field), error.message))
+    if issues:
+        raise ConfigError(issues)
+    return plans

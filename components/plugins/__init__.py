@@ -1,0 +1,29 @@
+"""The plugin system: a small protocol per kind, and a registry fed by entry points.
+
+Built-in plugins are declared in this project's own `pyproject.toml` under the
+`vllm_fleet.plugins` entry-point group, exactly as a third-party package would
+declare its own. The entry-point name is `<kind>.<name>` (e.g. `launcher.ray`).
+"""
+
+from .protocol import (
+    KIND_METHODS,
+    LauncherPlugin,
+    Plugin,
+    StoragePlugin,
+)
+from .registry import PLUGIN_GROUP, Registry
+from .types import Entrypoints, ObjectSpec, PodAdditions, Probes, WeightsPlan
+
+__all__ = [
+    "KIND_METHODS",
+    "PLUGIN_GROUP",
+    "Entrypoints",
+    "LauncherPlugin",
+    "ObjectSpec",
+    "Plugin",
+    "PodAdditions",
+    "Probes",
+    "Registry",
+    "StoragePlugin",
+    "WeightsPlan",
+]

@@ -1,0 +1,49 @@
+"""The protocol every plugin implements, and the extra hook each kind adds.
+
+A plugin is an object with `kind`, `name` and a pydantic `Settings` model
+(`extra="forbid"` recommended: the core reports its errors with key paths).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from .types import Entrypoints, WeightsPlan
+
+if TYPE_CHECKING:
+    from ..plan import ModelPlan
+
+
+@runtime_checkable
+class Plugin(Protocol):
+    kind: ClassVar[str]
+    name: ClassVar[str]
+    Settings: ClassVar[type[BaseModel]]
+
+
+class LauncherPlugin(Plugin, Protocol):
+    #: True when every pod must hold the same GPU count (vLLM's native launcher).
+    uniform_pods: ClassVar[bool]
+
+    def entrypoints(self, settings: BaseModel, plan: "ModelPlan") -> Entrypoints:
+        """Scripts and probes for the group. `plan.gpus` says how many pods and GPUs."""
+        ...
+
+
+class StoragePlugin(Plugin, Protocol):
+    def weights(self, settings: BaseModel, plan: "ModelPlan") -> WeightsPlan:
+        """Objects to create and the pod volume that exposes the weights read-only.
+
+        Raise `plan.PlanError` for settings that cannot work with this plan
+        (e.g. a ReadWriteOnce claim shared by pods on several nodes).
+        """
+        ...
+
+
+# Methods (besides kind/name/Settings) each kind must provide; checked at registration.
+KIND_METHODS: dict[str, tuple[str, ...]] = {
+    "launcher": ("entrypoints",),
+    "storage": ("weights",),
+}

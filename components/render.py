@@ -1,0 +1,307 @@
+"""Offline rendering: the real Pulumi program, in-process, under Pulumi's mock monitor.
+
+It reads `Pulumi.yaml` and `stacks/Pulumi.<stack>.yaml` the way the Pulumi CLI
+does (stack values replace project defaults key by key), runs `__main__.py`
+unchanged, and records what the program registers: exactly the objects
+`pulumi up` would submit, plus the resource options (`protect`,
+`retainOnDelete`, ...) the mock's plain callback never sees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import yaml
+
+import pulumi
+from pulumi.runtime import mocks, settings
+from pulumi.runtime import config as runtime_config
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+REDACTED = "[secret]"
+# The mock wraps secret values in {SECRET_SIG: SECRET_VALUE, "value": ...}.
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"
+INDEX_FILE = "resources.json"
+OUTPUTS_FILE = "outputs.json"
+
+
+class RenderError(Exception):
+    """The project or stack files can't be read (not a config validation error)."""
+
+
+# ------------------------------------------------------------ project files
+
+
+@dataclass(frozen=True)
+class Project:
+    directory: Path
+    name: str
+    stack_config_dir: Path
+    defaults: dict[str, Any]
+
+    def stack_file(self, stack: str) -> Path:
+        return self.stack_config_dir / f"Pulumi.{stack}.yaml"
+
+    def stacks(self) -> list[str]:
+        return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in self.stack_config_dir.glob("Pulumi.*.yaml"))
+
+
+def _namespaced(project: str, key: str) -> str:
+    return key if ":" in key else f"{project}:{key}"
+
+
+def load_project(directory: Path | str = ".") -> Project:
+    directory = Path(directory).resolve()
+    project_file = directory / "Pulumi.yaml"
+    if not project_file.is_file():
+        raise RenderError(f"{project_file} not found: run from the project root or pass --project-dir")
+    document = yaml.safe_load(project_file.read_text()) or {}
+    name = document.get("name")
+    if not name:
+        raise RenderError(f"{project_file}: 'name' is required")
+    defaults = {}
+    for key, entry in (document.get("config") or {}).items():
+        # Project config is either a bare value or {type, default|value, description, secret}.
+        if isinstance(entry, dict) and ({"default", "value"} & entry.keys() or "type" in entry):
+            if "value" in entry or "default" in entry:
+                defaults[_namespaced(name, key)] = entry.get("value", entry.get("default"))
+        else:
+            defaults[_namespaced(name, key)] = entry
+    return Project(directory, name, directory / document.get("stackConfigDir", "."), defaults)
+
+
+def _runtime_value(value: Any) -> str:
+    """Pulumi passes config to programs as strings; objects and lists as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def stack_config(project: Project, stack: str) -> tuple[dict[str, str], list[str]]:
+    """The merged config as the CLI would hand it over, and the keys that are secret."""
+    path = project.stack_file(stack)
+    if not path.is_file():
+        available = ", ".join(project.stacks()) or "none"
+        raise RenderError(f"stack {stack!r} has no file {path}; stacks: {available}")
+    document = yaml.safe_load(path.read_text()) or {}
+    merged = dict(project.defaults)
+    secret_keys = []
+    for key, value in (document.get("config") or {}).items():
+        key = _namespaced(project.name, key)
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            # Encrypted with the stack's secrets provider; only the CLI can decrypt it.
+            value = REDACTED
+            secret_keys.append(key)
+        merged[key] = value
+    return {key: _runtime_value(value) for key, value in merged.items()}, secret_keys
+
+
+# ------------------------------------------------------------------ capture
+
+
+@dataclass
+class RenderedResource:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    inputs: dict[str, Any]
+    protect: bool = False
+    retain_on_delete: bool = False
+    delete_before_replace: bool = False
+    depends_on: list[str] = field(default_factory=list)
+
+    @property
+    def is_kubernetes(self) -> bool:
+        return self.custom and self.type.startswith("kubernetes:")
+
+    def index_entry(self, file: Optional[str]) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "file": file,
+            "protect": self.protect,
+            "retainOnDelete": self.retain_on_delete,
+            "deleteBeforeReplace": self.delete_before_replace,
+            "dependsOn": sorted(self.depends_on),
+        }
+
+
+@dataclass
+class Render:
+    stack: str
+    resources: list[RenderedResource]
+    outputs: dict[str, Any]
+
+    def objects(self) -> list[dict[str, Any]]:
+        return [r.inputs for r in self.resources if r.is_kubernetes]
+
+
+def normalise(value: Any) -> Any:
+    """Wire format -> manifest: integral floats become ints, secrets are redacted."""
+    if isinstance(value, dict):
+        if _SECRET_SIG in value:
+            return REDACTED
+        return {key: normalise(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [normalise(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class _RecordingMonitor(mocks.MockMonitor):
+    """The stock mock monitor, plus a record of each registration's resource options."""
+
+    def __init__(self, mock: pulumi.runtime.Mocks):
+        super().__init__(mock)
+        self.rendered: list[RenderedResource] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.rendered.append(
+                RenderedResource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    custom=bool(request.custom),
+                    parent=request.parent,
+                    inputs=normalise(dict(self.resources[response.urn].state)),
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    delete_before_replace=bool(request.deleteBeforeReplace),
+                    depends_on=list(request.dependencies),
+                )
+            )
+        return response
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        return [f"{args.name}-id", args.inputs]
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+@contextmanager
+def _program_environment(project: Project) -> Iterator[None]:
+    """The program imports `components` relative to the project, as under the CLI."""
+    cwd, path = os.getcwd(), list(sys.path)
+    os.chdir(project.directory)
+    sys.path.insert(0, str(project.directory))
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+        sys.path[:] = path
+
+
+def render_stack(project: Project, stack: str) -> Render:
+    """Runs the program for `stack` and returns what it registered. Raises ConfigError on bad config."""
+    config, secret_keys = stack_config(project, stack)
+    mock = _Mocks()
+    recorder = _RecordingMonitor(mock)
+    settings.reset_options(project=project.name, stack=stack, preview=False)
+    pulumi.runtime.set_mocks(mock, project=project.name, stack=stack, preview=False, monitor=recorder)
+    runtime_config.set_all_config(config, secret_keys)
+    outputs: dict[str, Any] = {}
+
+    async def program() -> None:
+        with _program_environment(project):
+            runpy.run_path(str(project.directory / "__main__.py"), run_name="__main__")
+        root = settings.get_root_resource()
+        for key, value in getattr(root, "outputs", {}).items():
+            outputs[key] = normalise(await pulumi.Output.from_input(value).future())
+
+    try:
+        _sync_await(run_pulumi_func(program))
+    finally:
+        settings.reset_options()
+        runtime_config.set_all_config({}, [])
+    return Render(stack, recorder.rendered, outputs)
+
+
+# ------------------------------------------------------------------- output
+
+
+class _LiteralDumper(yaml.SafeDumper):
+    """Multi-line strings (the entrypoint scripts) as readable `|` blocks."""
+
+
+def _string(dumper: yaml.SafeDumper, value: str):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_LiteralDumper.add_representer(str, _string)
+_HEAD_KEYS = ("apiVersion", "kind", "metadata")
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(item) for item in value]
+    return value
+
+
+def to_yaml(obj: dict[str, Any]) -> str:
+    """Stable text: apiVersion, kind, metadata first, every mapping sorted below."""
+    ordered = {key: _sorted(obj[key]) for key in _HEAD_KEYS if key in obj}
+    ordered.update({key: _sorted(obj[key]) for key in sorted(obj) if key not in _HEAD_KEYS})
+    return yaml.dump(ordered, Dumper=_LiteralDumper, sort_keys=False, width=120)
+
+
+def object_path(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata", {})
+    return f"{meta.get('namespace') or '_cluster'}/{obj['kind'].lower()}-{meta['name']}.yaml"
+
+
+def write_render(render: Render, out_dir: Path | str) -> Path:
+    """Writes the objects all at once: into a temporary folder, then swapped in.
+
+    An existing folder is replaced only if it holds an earlier render (its
+    resources.json), so a mistyped --out never deletes someone's files.
+    """
+    out_dir = Path(out_dir).resolve()
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / INDEX_FILE).is_file():
+        raise RenderError(f"{out_dir} exists and is not an earlier render (no {INDEX_FILE}); choose another --out")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        index = []
+        for resource in render.resources:
+            file = None
+            if resource.is_kubernetes:
+                file = object_path(resource.inputs)
+                target = staging / file
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(to_yaml(resource.inputs))
+            index.append(resource.index_entry(file))
+        index.sort(key=lambda entry: entry["urn"])
+        (staging / INDEX_FILE).write_text(json.dumps({"stack": render.stack, "resources": index}, indent=2) + "\n")
+        (staging / OUTPUTS_FILE).write_text(json.dumps(render.outputs, indent=2, sort_keys=True) + "\n")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return out_dir

@@ -1,0 +1,215 @@
+"""VllmCluster: one model's head/worker StatefulSets, Services and entrypoints.
+
+It translates a `ModelPlan` into objects and does no arithmetic: GPU counts,
+names, probes and ranks all come from `plan.py` and the launcher plugin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ._k8s import metadata
+from .constants import (
+    ANNOTATION_ENTRYPOINT_CHECKSUM,
+    ANNOTATION_PULUMI_TIMEOUT,
+    API_PORT,
+    ENTRYPOINT_DIR,
+    STATE_DIR,
+)
+from .plan import ModelPlan, selector_labels
+from .plugins.types import Probes
+
+HEAD, WORKER = "head", "worker"
+
+
+@dataclass(frozen=True)
+class VllmClusterArgs:
+    plan: ModelPlan
+
+
+def entrypoint_checksum(scripts: dict[str, str]) -> str:
+    """Pods restart when their scripts change (a ConfigMap edit alone wouldn't do it)."""
+    return hashlib.sha256(json.dumps(scripts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _env(plan: ModelPlan, role: str) -> list[dict[str, Any]]:
+    pod_ip = {"valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+    env = [
+        {"name": "POD_IP", **pod_ip},
+        {"name": "VLLM_FLEET_ROLE", "value": role},
+        {"name": "VLLM_FLEET_HEAD_ADDRESS", "value": plan.names.head_address},
+        # Weights come from the claim; the pod must never reach for a hub.
+        {"name": "HF_HUB_OFFLINE", "value": "1"},
+    ]
+    if plan.gpus.multi_node:
+        env.append({"name": "VLLM_HOST_IP", **pod_ip})
+    if role == WORKER:
+        index_label = "metadata.labels['apps.kubernetes.io/pod-index']"
+        env.append({"name": "VLLM_FLEET_POD_INDEX", "valueFrom": {"fieldRef": {"fieldPath": index_label}}})
+    return env + list(plan.pod.env)
+
+
+def _security_context(plan: ModelPlan) -> dict[str, Any]:
+    capabilities: dict[str, Any] = {"drop": ["ALL"]}
+    if plan.pod.capabilities:
+        capabilities["add"] = list(plan.pod.capabilities)
+    return {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "capabilities": capabilities,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _container(plan: ModelPlan, role: str, command: tuple[str, ...], probes: Probes, gpus: int) -> dict:
+    container: dict[str, Any] = {
+        "name": "vllm",
+        "image": plan.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": list(command),
+        "env": _env(plan, role),
+        "resources": plan.pod_resources(gpus),
+        "volumeMounts": [
+            {"name": "entrypoints", "mountPath": ENTRYPOINT_DIR, "readOnly": True},
+            {"name": "dshm", "mountPath": "/dev/shm"},
+            {"name": "state", "mountPath": STATE_DIR},
+            *plan.pod.volume_mounts,
+        ],
+        "securityContext": _security_context(plan),
+    }
+    if role == HEAD:
+        container["ports"] = [{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}]
+    for field, probe in (("startupProbe", probes.startup), ("readinessProbe", probes.readiness), ("livenessProbe", probes.liveness)):
+        if probe:
+            container[field] = probe
+    return container
+
+
+def _pod_template(plan: ModelPlan, role: str, command, probes: Probes, gpus: int, checksum: str) -> dict:
+    spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        "terminationGracePeriodSeconds": 60,
+        "containers": [_container(plan, role, command, probes, gpus)],
+        "volumes": [
+            {"name": "entrypoints", "configMap": {"name": plan.names.entrypoints, "defaultMode": 0o555}},
+            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": plan.config.shared_memory}},
+            {"name": "state", "emptyDir": {"sizeLimit": "16Mi"}},
+            *plan.pod.volumes,
+        ],
+    }
+    if plan.node_pool.node_selector:
+        spec["nodeSelector"] = dict(plan.node_pool.node_selector)
+    if plan.node_pool.tolerations:
+        spec["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in plan.node_pool.tolerations]
+    if plan.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": name} for name in plan.image_pull_secrets]
+    if plan.pod.preferred_node_affinity:
+        spec["affinity"] = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": list(plan.pod.preferred_node_affinity)}}
+    if plan.pod.init_containers:
+        spec["initContainers"] = list(plan.pod.init_containers)
+    return {
+        "metadata": {
+            "labels": {**plan.labels(role), **plan.pod.labels},
+            "annotations": {ANNOTATION_ENTRYPOINT_CHECKSUM: checksum, **plan.pod.annotations},
+        },
+        "spec": spec,
+    }
+
+
+class VllmCluster(pulumi.ComponentResource):
+    """A model's serving group: head (+ workers), group DNS, API Service, entrypoints."""
+
+    api_url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: VllmClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("vllm-fleet:index:VllmCluster", name, None, opts)
+        plan = args.plan
+        assert plan.entrypoints is not None, "plan_model() fills entrypoints"
+        self._plan = plan
+        self._child = pulumi.ResourceOptions(parent=self)
+        checksum = entrypoint_checksum(plan.entrypoints.scripts)
+
+        self.entrypoints = self._config_map()
+        self.group_service = self._group_service()
+        self.api_service = self._api_service()
+        after = pulumi.ResourceOptions(parent=self, depends_on=[self.entrypoints, self.group_service])
+        self.head = self._stateful_set(HEAD, 1, plan.gpus.head_gpus, checksum, after)
+        self.worker = (
+            self._stateful_set(WORKER, plan.gpus.workers, plan.gpus.worker_gpus, checksum, after)
+            if plan.gpus.multi_node
+            else None
+        )
+        self.api_url = pulumi.Output.from_input(plan.names.api_url(plan.config.api.port))
+        self.register_outputs({"apiUrl": self.api_url, "pods": plan.gpus.pods, "gpus": plan.gpus.total_gpus})
+
+    def _meta(self, name: str, component: Optional[str] = None, annotations: Optional[dict] = None) -> dict:
+        return metadata(name, self._plan.namespace, self._plan.labels(component), annotations)
+
+    def _config_map(self) -> k8s.core.v1.ConfigMap:
+        plan = self._plan
+        return k8s.core.v1.ConfigMap(
+            plan.names.entrypoints,
+            metadata=self._meta(plan.names.entrypoints, "entrypoints"),
+            data=dict(plan.entrypoints.scripts),
+            opts=self._child,
+        )
+
+    def _group_service(self) -> k8s.core.v1.Service:
+        plan = self._plan
+        return k8s.core.v1.Service(
+            plan.names.group_service,
+            metadata=self._meta(plan.names.group_service, "group"),
+            spec={
+                "clusterIP": "None",
+                # Members must resolve each other before they are ready: readiness
+                # waits for the whole group, so the group can't wait for readiness.
+                "publishNotReadyAddresses": True,
+                "selector": selector_labels(plan.name),
+            },
+            opts=self._child,
+        )
+
+    def _api_service(self) -> k8s.core.v1.Service:
+        plan = self._plan
+        return k8s.core.v1.Service(
+            plan.names.api_service,
+            metadata=self._meta(plan.names.api_service, "api"),
+            spec={
+                "type": plan.config.api.service_type,
+                "selector": selector_labels(plan.name, HEAD),
+                "ports": [{"name": "http", "port": plan.config.api.port, "targetPort": "http", "protocol": "TCP"}],
+            },
+            opts=self._child,
+        )
+
+    def _stateful_set(self, role: str, replicas: int, gpus: int, checksum: str, opts) -> k8s.apps.v1.StatefulSet:
+        plan = self._plan
+        name = plan.names.head if role == HEAD else plan.names.worker
+        entry = plan.entrypoints
+        command = entry.head_command if role == HEAD else entry.worker_command
+        probes = entry.head_probes if role == HEAD else entry.worker_probes
+        annotations = {ANNOTATION_PULUMI_TIMEOUT: str(plan.await_timeout_seconds)}
+        return k8s.apps.v1.StatefulSet(
+            name,
+            metadata=self._meta(name, role, annotations),
+            spec={
+                "replicas": replicas,
+                "serviceName": plan.names.group_service,
+                # Group members start together; ordered start would serialise the wait.
+                "podManagementPolicy": "Parallel",
+                "selector": {"matchLabels": selector_labels(plan.name, role)},
+                "template": _pod_template(plan, role, command, probes, gpus, checksum),
+            },
+            opts=opts,
+        )
+
+
+__all__ = ["VllmCluster", "VllmClusterArgs"]
