@@ -42,8 +42,7 @@ def _dns_label(max_length: int, pattern: re.Pattern = _DNS_LABEL, first: str = "
             raise PydanticCustomError(
                 "dns_label",
                 "must be a DNS label: lowercase letters, digits and '-', starting with "
-                "{first}, ending with a letter or digit, at most {max_length} characters; got {value!r}",
-                {"max_length": max_length, "value": value, "first": first},
+                f"{first}, ending with a letter or digit, at most {max_length} characters; got '{value}'",
             )
         return value
 
@@ -175,8 +174,7 @@ class FleetConfig(StrictModel):
             if model.name in seen:
                 raise PydanticCustomError(
                     "duplicate_model",
-                    "models[{index}].name: duplicate model name {name!r} (also models[{first}])",
-                    {"index": index, "name": model.name, "first": seen[model.name]},
+                    f"models[{index}].name: duplicate model name '{model.name}' (also models[{seen[model.name]}])",
                 )
             seen[model.name] = index
         return self
@@ -329,16 +327,15 @@ def load_fleet(raw: Mapping[str, Any], registry) -> Fleet:
     try:
         config = FleetConfig.model_validate({k: v for k, v in raw.items() if k in known})
     except ValidationError as error:
-        raise ConfigError(issues + issues_from(error, FleetConfig)) from None
+        # Still check the plugin sections, so one run reports every problem.
+        issues += issues_from(error, FleetConfig) + _raw_plugin_issues(raw, registry)
+        raise ConfigError(issues) from None
 
     models = []
     for index, model in enumerate(config.models):
         selected = {}
         for slot, kind in MODEL_PLUGIN_SLOTS.items():
-            ref = getattr(model, slot, None)
-            if ref is None:
-                continue
-            choice, problems = _select(registry, kind, ref, ("models", index, to_camel(slot)))
+            choice, problems = _select(registry, kind, getattr(model, slot), ("models", index, to_camel(slot)))
             issues.extend(problems)
             if choice:
                 selected[slot] = choice
@@ -346,3 +343,18 @@ def load_fleet(raw: Mapping[str, Any], registry) -> Fleet:
     if issues:
         raise ConfigError(issues)
     return Fleet(config, models)
+
+
+def _raw_plugin_issues(raw: Mapping[str, Any], registry) -> list[Issue]:
+    """Plugin-settings problems of models whose core keys failed validation."""
+    issues: list[Issue] = []
+    models = raw.get("models")
+    for index, model in enumerate(models if isinstance(models, list) else []):
+        for slot, kind in MODEL_PLUGIN_SLOTS.items():
+            value = model.get(to_camel(slot)) if isinstance(model, Mapping) else None
+            try:
+                ref = PluginRef.model_validate(value)
+            except ValidationError:
+                continue  # already reported by the core validation
+            issues += _select(registry, kind, ref, ("models", index, to_camel(slot)))[1]
+    return issues
