@@ -28,6 +28,7 @@ from pydantic_core import PydanticCustomError
 from .constants import API_PORT, DEFAULT_IMAGE, MAX_MODEL_NAME
 from .errors import CONFIG_NAMESPACE, ConfigError, Issue, did_you_mean, key_path
 from .quantity import parse_quantity
+from .stack_config import SecretValue
 
 # ----------------------------------------------------------------- field types
 
@@ -134,6 +135,21 @@ class ApiConfig(StrictModel):
     )
 
 
+class ApiPeer(StrictModel):
+    """Who may call the API: a namespace, pods with labels, or both (pods in that namespace)."""
+
+    namespace: Optional[DnsLabel] = Field(None, description="Namespace allowed to call the API.")
+    pod_labels: Optional[dict[str, str]] = Field(None, description="Labels of pods allowed to call the API.")
+
+
+class ApiAccess(StrictModel):
+    allow_from: list[ApiPeer] = Field(
+        default_factory=lambda: [ApiPeer(pod_labels={})],
+        description="Callers of the API port; default: any pod of the namespace. [] = nobody outside the group.",
+    )
+    require_api_key: bool = Field(False, description="Fail unless vllm-fleet:apiKey is set as a secret.")
+
+
 class ModelConfig(StrictModel):
     name: ModelName = Field(description="DNS-safe name; every object of this model is named after it.")
     model: str = Field(min_length=1, description="Model id (e.g. meta-llama/Llama-3.1-8B-Instruct).")
@@ -166,6 +182,26 @@ class FleetConfig(StrictModel):
     image_pull_secrets: list[DnsLabel] = Field(default_factory=list, description="Pull secret names.")
     node_pool: NodePool = Field(description="The GPU nodes models run on.")
     models: list[ModelConfig] = Field(min_length=1, description="The models to serve.")
+    api_access: ApiAccess = Field(default_factory=ApiAccess, description="Who may reach the API, and whether it needs a key.")
+    api_key: Optional[Any] = Field(
+        None, description="API key clients must send; set with `pulumi config set --secret vllm-fleet:apiKey`."
+    )
+
+    @model_validator(mode="after")
+    def _api_key_is_secret(self) -> "FleetConfig":
+        if self.api_key is not None and not isinstance(self.api_key, SecretValue):
+            raise PydanticCustomError(
+                "plain_secret",
+                "apiKey: must be a secret, never plain text in a stack file: "
+                "pulumi config set --secret vllm-fleet:apiKey <key>",
+            )
+        if self.api_access.require_api_key and self.api_key is None:
+            raise PydanticCustomError(
+                "missing_secret",
+                "apiKey: apiAccess.requireApiKey is true but no key is set: "
+                "pulumi config set --secret vllm-fleet:apiKey <key>",
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_model_names(self) -> "FleetConfig":
@@ -255,7 +291,7 @@ def issues_from(error: ValidationError, root: type[BaseModel], prefix: tuple = (
             message = _MESSAGES[kind].format(input=detail.get("input"))
         elif kind == "literal_error":
             message = f"{detail['msg'].replace('Input should be', 'must be')}, got {detail.get('input')!r}"
-        elif kind == "duplicate_model":
+        elif kind in ("duplicate_model", "plain_secret", "missing_secret"):
             # Raised on the fleet; the message carries its own path.
             path, _, message = message.partition(": ")
             issues.append(Issue(f"{CONFIG_NAMESPACE}:{path}", message))

@@ -2,6 +2,8 @@
 
 DEFAULT_IMAGE = "vllm/vllm-openai:v0.33.0"
 API_PORT = 8000
+API_KEY_SECRET = "vllm-api-key"
+API_KEY_ENV = "VLLM_API_KEY"
 ENTRYPOINT_DIR = "/etc/vllm-fleet"
 STATE_DIR = "/var/run/vllm-fleet"
 WEIGHTS_MOUNT = "/models"

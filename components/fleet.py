@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .config import FleetConfig
+from .constants import API_KEY_SECRET
 from .model_storage import ModelStorage, ModelStorageArgs
 from .plan import ModelPlan, common_labels
 from .vllm_cluster import VllmCluster, VllmClusterArgs
@@ -31,6 +32,21 @@ def plan_summary(plan: ModelPlan) -> dict[str, Any]:
     }
 
 
+class ApiKey(pulumi.ComponentResource):
+    """The Secret behind VLLM_API_KEY, made from a Pulumi secret so it stays encrypted in state."""
+
+    def __init__(self, name: str, namespace: str, key: Any, labels: dict, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("vllm-fleet:index:ApiKey", name, None, opts)
+        self.secret = k8s.core.v1.Secret(
+            name,
+            metadata={"name": name, "namespace": namespace, "labels": labels},
+            type="Opaque",
+            string_data={"api-key": pulumi.Output.secret(key)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"secretName": name})
+
+
 def deploy(config: FleetConfig, plans: list[ModelPlan]) -> dict[str, Any]:
     depends: list[pulumi.Resource] = []
     if config.create_namespace:
@@ -42,6 +58,11 @@ def deploy(config: FleetConfig, plans: list[ModelPlan]) -> dict[str, Any]:
             opts=pulumi.ResourceOptions(retain_on_delete=holds_weights),
         )
         depends.append(namespace)
+
+    if config.api_key is not None:
+        key = ApiKey(API_KEY_SECRET, config.namespace, config.api_key.value,
+                     common_labels("fleet", config.image, "api-key"), opts=pulumi.ResourceOptions(depends_on=depends))
+        depends = [*depends, key]
 
     summaries = {}
     for plan in plans:

@@ -10,8 +10,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
-from .config import Fleet, ModelConfig, ModelSpec, NodePool
+from .config import ApiAccess, Fleet, ModelConfig, ModelSpec, NodePool
 from .constants import (
+    API_KEY_SECRET,
     API_PORT,
     LABEL_COMPONENT,
     LABEL_INSTANCE,
@@ -174,6 +175,11 @@ class Names:
         return f"{self.model}-entrypoints"
 
     @property
+    def group(self) -> str:
+        """The NetworkPolicy and PodDisruptionBudget that cover the whole group."""
+        return f"{self.model}-group"
+
+    @property
     def head_address(self) -> str:
         return f"{self.head}-0.{self.group_service}.{self.namespace}.svc.cluster.local"
 
@@ -254,6 +260,9 @@ class ModelPlan:
     pod: PodAdditions = PodAdditions()
     serve_args: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Secret holding VLLM_API_KEY, when the stack sets one.
+    api_key_secret: Optional[str] = None
+    api_access: Optional[ApiAccess] = None
 
     @property
     def name(self) -> str:
@@ -324,6 +333,8 @@ def plan_model(spec: ModelSpec, fleet: Fleet) -> ModelPlan:
         gpus=gpus,
         names=Names(config.name, fleet.config.namespace),
         notes=gpus.notes,
+        api_key_secret=API_KEY_SECRET if fleet.config.api_key is not None else None,
+        api_access=fleet.config.api_access,
     )
     storage = spec.plugins["storage"]
     weights = storage.plugin.weights(storage.settings, plan)

@@ -152,11 +152,20 @@ class Render:
         return [r.inputs for r in self.resources if r.is_kubernetes]
 
 
+def _redact(value: Any) -> Any:
+    """Keeps the shape of a secret (a Secret's keys stay visible), hides every value."""
+    if isinstance(value, dict):
+        return {key: _redact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact(item) for item in value]
+    return REDACTED
+
+
 def normalise(value: Any) -> Any:
     """Wire format -> manifest: integral floats become ints, secrets are redacted."""
     if isinstance(value, dict):
         if _SECRET_SIG in value:
-            return REDACTED
+            return _redact(value.get("value"))
         return {key: normalise(item) for key, item in value.items()}
     if isinstance(value, list):
         return [normalise(item) for item in value]

@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 from ._k8s import metadata
 from .constants import (
     ANNOTATION_ENTRYPOINT_CHECKSUM,
+    API_KEY_ENV,
     ANNOTATION_PULUMI_TIMEOUT,
     API_PORT,
     ENTRYPOINT_DIR,
@@ -49,6 +50,10 @@ def _env(plan: ModelPlan, role: str) -> list[dict[str, Any]]:
     ]
     if plan.gpus.multi_node:
         env.append({"name": "VLLM_HOST_IP", **pod_ip})
+    if role == HEAD and plan.api_key_secret:
+        # vLLM reads the key from the environment; it never appears in argv or the object.
+        key_ref = {"secretKeyRef": {"name": plan.api_key_secret, "key": "api-key"}}
+        env.append({"name": API_KEY_ENV, "valueFrom": key_ref})
     if role == WORKER:
         index_label = "metadata.labels['apps.kubernetes.io/pod-index']"
         env.append({"name": "VLLM_FLEET_POD_INDEX", "valueFrom": {"fieldRef": {"fieldPath": index_label}}})
@@ -124,6 +129,16 @@ def _pod_template(plan: ModelPlan, role: str, command, probes: Probes, gpus: int
     }
 
 
+def _peer(peer) -> dict[str, Any]:
+    """An `apiAccess.allowFrom` entry as a NetworkPolicy peer."""
+    selected: dict[str, Any] = {}
+    if peer.namespace is not None:
+        selected["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": peer.namespace}}
+    if peer.pod_labels is not None:
+        selected["podSelector"] = {"matchLabels": dict(peer.pod_labels)}
+    return selected
+
+
 class VllmCluster(pulumi.ComponentResource):
     """A model's serving group: head (+ workers), group DNS, API Service, entrypoints."""
 
@@ -147,6 +162,8 @@ class VllmCluster(pulumi.ComponentResource):
             if plan.gpus.multi_node
             else None
         )
+        self.network_policy = self._network_policy()
+        self.disruption_budget = self._disruption_budget()
         self.api_url = pulumi.Output.from_input(plan.names.api_url(plan.config.api.port))
         self.register_outputs({"apiUrl": self.api_url, "pods": plan.gpus.pods, "gpus": plan.gpus.total_gpus})
 
@@ -186,6 +203,43 @@ class VllmCluster(pulumi.ComponentResource):
                 "type": plan.config.api.service_type,
                 "selector": selector_labels(plan.name, HEAD),
                 "ports": [{"name": "http", "port": plan.config.api.port, "targetPort": "http", "protocol": "TCP"}],
+            },
+            opts=self._child,
+        )
+
+    def _network_policy(self) -> k8s.networking.v1.NetworkPolicy:
+        """Ray has no authentication: only the group reaches its ports, callers reach only the API.
+
+        Members may use any port of each other (Ray's fixed ports, NCCL's
+        ephemeral ones); everyone else gets the API port, from allowed peers.
+        """
+        plan = self._plan
+        group = {"podSelector": {"matchLabels": selector_labels(plan.name)}}
+        ingress: list[dict[str, Any]] = [{"from": [group]}]
+        callers = [_peer(peer) for peer in plan.api_access.allow_from] if plan.api_access else []
+        if callers:
+            ingress.append({"from": callers, "ports": [{"port": "http", "protocol": "TCP"}]})
+        return k8s.networking.v1.NetworkPolicy(
+            plan.names.group,
+            metadata=self._meta(plan.names.group, "group"),
+            spec={"podSelector": {"matchLabels": selector_labels(plan.name)}, "policyTypes": ["Ingress"], "ingress": ingress},
+            opts=self._child,
+        )
+
+    def _disruption_budget(self) -> k8s.policy.v1.PodDisruptionBudget:
+        """A drain must not take one member out of a serving group (the whole group would break).
+
+        Unhealthy pods stay evictable, so a group that is already broken
+        never blocks a node drain.
+        """
+        plan = self._plan
+        return k8s.policy.v1.PodDisruptionBudget(
+            plan.names.group,
+            metadata=self._meta(plan.names.group, "group"),
+            spec={
+                "maxUnavailable": 0,
+                "selector": {"matchLabels": selector_labels(plan.name)},
+                "unhealthyPodEvictionPolicy": "AlwaysAllow",
             },
             opts=self._child,
         )
