@@ -57,10 +57,7 @@ def _subject(step: Step) -> str:
 def _blocked_suffix(step: Step) -> str:
     if not step.protected:
         return ""
-    return (
-        "; blocked by `protect`: `pulumi up` fails until the claim is unprotected "
-        "(`pulumi state unprotect`), so this PR can't be applied as it is"
-    )
+    return "; `protect` makes `pulumi up` refuse it until the claim is unprotected (`pulumi state unprotect`)"
 
 
 def weights_claim_finding(step: Step) -> Optional[Finding]:
@@ -104,7 +101,8 @@ def stateful_set_finding(step: Step, head_models: Mapping[str, Any]) -> Optional
             Severity.NOTE,
             Hazard.ROLLING_RESTART,
             _subject(step),
-            "the pod template changes: pods are recreated one by one (a multi-pod group re-forms)",
+            "the pod template changes: a rolling update recreates the pods, and a model served by a single "
+            "pod is unavailable while the new pod loads the weights",
         )
     return None
 

@@ -12,15 +12,16 @@ renders its base.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 import tarfile
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from ..plugins.registry import PLUGIN_GROUP
 from ..render import RenderError, load_project
 from .diff import Snapshot, load_snapshot
 
@@ -30,7 +31,6 @@ except ModuleNotFoundError:  # pragma: no cover
     tomllib = None  # type: ignore[assignment]
 
 DISTRIBUTION = "vllm-fleet"
-PLUGIN_GROUP = "vllm_fleet.plugins"
 WORKING_TREE = "the working tree"
 
 
