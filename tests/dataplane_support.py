@@ -81,6 +81,7 @@ def secret(value: str = TOKEN) -> SecretValue:
 
 def write_project(directory: Path, stacks: dict[str, dict[str, Any]]) -> Path:
     """A copy of this project's program with the given stacks ({stack: raw config})."""
+    directory.mkdir(parents=True, exist_ok=True)
     for name in ("Pulumi.yaml", "__main__.py"):
         shutil.copy(PROJECT / name, directory / name)
     (directory / "stacks").mkdir(exist_ok=True)
