@@ -164,10 +164,23 @@ class FluidCache:
     runtime_kind: ClassVar[str]
     schemes: ClassVar[tuple[str, ...]]
     Settings: ClassVar[type[CacheSettings]]
+    #: Option names for an s3:// source: endpoint, region, access key id, secret key.
+    s3_option_names: ClassVar[Optional[tuple[str, str, str, str]]] = None
+    #: Extra options whenever an endpoint is set (S3-compatible stores).
+    s3_endpoint_extras: ClassVar[dict[str, str]] = {}
 
     def s3_options(self, source: MountSource) -> tuple[dict[str, str], dict[str, Any]]:
         """(options, secret options) for an s3:// source; each runtime names them its own way."""
-        raise PlanError(("cache", "mount"), f"{self.runtime_kind} can't read s3:// sources")
+        if self.s3_option_names is None:
+            raise PlanError(("cache", "mount"), f"{self.runtime_kind} can't read s3:// sources")
+        endpoint, region, access, secret = self.s3_option_names
+        options = {}
+        if source.endpoint:
+            options = {endpoint: source.endpoint, **self.s3_endpoint_extras}
+        if source.region:
+            options[region] = source.region
+        refs = ((access, source.access_key_id), (secret, source.secret_access_key))
+        return options, {option: {"name": ref.name, "key": ref.key} for option, ref in refs if ref is not None}
 
     def runtime_spec(self, settings: CacheSettings) -> dict[str, Any]:
         return {"replicas": settings.replicas, "tieredstore": {"levels": [tier.level() for tier in settings.tiers]}}
@@ -242,28 +255,19 @@ def _loads(warmup: Warmup, plan: ModelPlan, dataset: str, labels: dict[str, str]
     return tuple(loads)
 
 
-def _s3_secrets(source: MountSource, access_option: str, secret_option: str) -> dict[str, Any]:
-    refs = ((access_option, source.access_key_id), (secret_option, source.secret_access_key))
-    return {option: {"name": ref.name, "key": ref.key} for option, ref in refs if ref is not None}
-
-
 class AlluxioCache(FluidCache):
     name: ClassVar[str] = "alluxio"
     runtime_kind: ClassVar[str] = "AlluxioRuntime"
     schemes: ClassVar[tuple[str, ...]] = _ALLUXIO_SCHEMES
 
+    s3_option_names: ClassVar[tuple[str, str, str, str]] = (
+        "alluxio.underfs.s3.endpoint", "alluxio.underfs.s3.endpoint.region", "aws.accessKeyId", "aws.secretKey"
+    )
+    # S3-compatible stores usually want path-style bucket addressing.
+    s3_endpoint_extras: ClassVar[dict[str, str]] = {"alluxio.underfs.s3.disable.dns.buckets": "true"}
+
     class Settings(CacheSettings):
         _schemes: ClassVar[tuple[str, ...]] = _ALLUXIO_SCHEMES
-
-    def s3_options(self, source: MountSource) -> tuple[dict[str, str], dict[str, Any]]:
-        options = {}
-        if source.endpoint:
-            options["alluxio.underfs.s3.endpoint"] = source.endpoint
-            # S3-compatible stores usually want path-style bucket addressing.
-            options["alluxio.underfs.s3.disable.dns.buckets"] = "true"
-        if source.region:
-            options["alluxio.underfs.s3.endpoint.region"] = source.region
-        return options, _s3_secrets(source, "aws.accessKeyId", "aws.secretKey")
 
 
 class JindoCache(FluidCache):
@@ -271,16 +275,12 @@ class JindoCache(FluidCache):
     runtime_kind: ClassVar[str] = "JindoRuntime"
     schemes: ClassVar[tuple[str, ...]] = _JINDO_SCHEMES
 
+    s3_option_names: ClassVar[tuple[str, str, str, str]] = (
+        "fs.s3.endpoint", "fs.s3.region", "fs.s3.accessKeyId", "fs.s3.accessKeySecret"
+    )
+
     class Settings(CacheSettings):
         _schemes: ClassVar[tuple[str, ...]] = _JINDO_SCHEMES
-
-    def s3_options(self, source: MountSource) -> tuple[dict[str, str], dict[str, Any]]:
-        options = {}
-        if source.endpoint:
-            options["fs.s3.endpoint"] = source.endpoint
-        if source.region:
-            options["fs.s3.region"] = source.region
-        return options, _s3_secrets(source, "fs.s3.accessKeyId", "fs.s3.accessKeySecret")
 
 
 class JuiceFSCache(FluidCache):

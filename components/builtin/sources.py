@@ -101,6 +101,12 @@ def fetch_job(plan: ModelPlan, claim: str, image: str, script: str, env: list[di
     return config_map, job
 
 
+def fetch_script(template: str, plan: ModelPlan, folder: str, **context: Any) -> str:
+    """A fetch script; every one fills `/models/<folder>` and ends with the marker."""
+    target = weights_path(folder, plan.config.model)
+    return render(template, model_name=plan.name, target=target, marker=WEIGHTS_MARKER, **context)
+
+
 def wait_for_weights(plan: ModelPlan, model_path: str, timeout_seconds: int) -> dict[str, Any]:
     """Init container: the vLLM image (already on the node) polls for the marker, bounded and logged."""
     script = render(
@@ -186,11 +192,10 @@ class HuggingFaceSource:
                            labels=plan.labels("fetch")),
             )
             env.append(_secret_env("HF_TOKEN", ref))
-        script = render(
+        script = fetch_script(
             "fetch/huggingface.sh.j2",
-            model_name=plan.name,
-            target=weights_path(folder, plan.config.model),
-            marker=WEIGHTS_MARKER,
+            plan,
+            folder,
             repo=repo,
             revision=settings.revision,
             include=settings.include,
@@ -241,11 +246,10 @@ class S3Source:
             access = SecretKeyRef(settings.credentials_secret, settings.access_key_id_key)
             secret = SecretKeyRef(settings.credentials_secret, settings.secret_access_key_key)
             env = [_secret_env("AWS_ACCESS_KEY_ID", access), _secret_env("AWS_SECRET_ACCESS_KEY", secret)]
-        script = render(
+        script = fetch_script(
             "fetch/s3.sh.j2",
-            model_name=plan.name,
-            target=weights_path(folder, plan.config.model),
-            marker=WEIGHTS_MARKER,
+            plan,
+            folder,
             url=url,
             endpoint=settings.endpoint,
             region=settings.region,
