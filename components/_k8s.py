@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .plugins.types import ObjectSpec
+from .stack_config import SecretValue
 
 # Core kinds get their typed class (better previews); anything else is a CustomResource.
 _TYPED = {
@@ -34,16 +35,39 @@ def metadata(name: str, namespace: Optional[str], labels: dict, annotations: Opt
     return meta
 
 
-def register(spec: ObjectSpec, namespace: str, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+def _secrets_as_outputs(value: Any) -> Any:
+    """Plugins hand over secret config as `SecretValue`; Pulumi must see a secret Output.
+
+    Then the state, previews and the offline render hold `[secret]`, never the text.
+    """
+    if isinstance(value, SecretValue):
+        return pulumi.Output.secret(value.value)
+    if isinstance(value, dict):
+        return {key: _secrets_as_outputs(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_secrets_as_outputs(item) for item in value]
+    return value
+
+
+def register(
+    spec: ObjectSpec,
+    namespace: str,
+    opts: pulumi.ResourceOptions,
+    depends_on: Optional[list[pulumi.Resource]] = None,
+) -> pulumi.CustomResource:
     meta = metadata(spec.name, namespace if spec.namespaced else None, spec.labels, spec.annotations)
     opts = pulumi.ResourceOptions.merge(
-        opts, pulumi.ResourceOptions(protect=spec.protect, retain_on_delete=spec.retain_on_delete)
+        opts,
+        pulumi.ResourceOptions(
+            protect=spec.protect, retain_on_delete=spec.retain_on_delete, depends_on=depends_on or []
+        ),
     )
     logical_name = f"{spec.kind.lower()}-{spec.name}"
     typed = _TYPED.get((spec.api_version, spec.kind))
+    body = _secrets_as_outputs(spec.body)
     if typed is not None:
-        body = {_snake(key): value for key, value in spec.body.items()}
+        body = {_snake(key): value for key, value in body.items()}
         return typed(logical_name, metadata=meta, **body, opts=opts)
     return k8s.apiextensions.CustomResource(
-        logical_name, api_version=spec.api_version, kind=spec.kind, metadata=meta, **spec.body, opts=opts
+        logical_name, api_version=spec.api_version, kind=spec.kind, metadata=meta, **body, opts=opts
     )

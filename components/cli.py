@@ -20,7 +20,7 @@ from .render import Render, RenderError, load_project, render_stack, write_rende
 def plan_table(render: Render) -> str:
     """What the stack will run, so a reviewer sees GPUs and pods before anything is applied."""
     models: dict[str, Any] = render.outputs.get("models", {})
-    header = ("MODEL", "TP×PP", "PODS", "GPUS/POD", "GPUS", "LAUNCHER", "API")
+    header = ("MODEL", "TP×PP", "PODS", "GPUS/POD", "GPUS", "LAUNCHER", "CACHE", "NETWORK", "API")
     rows = [header]
     notes = []
     for name, row in models.items():
@@ -35,6 +35,8 @@ def plan_table(render: Render) -> str:
             per_pod,
             str(row["totalGpus"]),
             row["launcher"],
+            row.get("cache", "none"),
+            row.get("network", ""),
             row["apiUrl"],
         ))
         notes.extend(f"{name}: {note}" for note in row.get("notes", []))

@@ -19,7 +19,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -27,6 +29,7 @@ from pydantic_core import PydanticCustomError
 
 from .constants import API_PORT, DEFAULT_IMAGE, MAX_MODEL_NAME
 from .errors import CONFIG_NAMESPACE, ConfigError, Issue, did_you_mean, key_path
+from .plugins.registry import NO_PLUGIN
 from .quantity import parse_quantity
 from .stack_config import SecretValue
 
@@ -58,7 +61,21 @@ def _quantity(value: Any) -> str:
     return str(value)
 
 
+def _secret(value: Any) -> SecretValue:
+    # A plain value in a stack file is stored in clear text in git; refuse it.
+    if not isinstance(value, SecretValue):
+        raise PydanticCustomError(
+            "not_secret",
+            "must be a secret: set it with `pulumi config set --secret <key> <value>` "
+            "(the stack file then holds `secure: ...`), never as plain text",
+        )
+    return value
+
+
 DnsLabel = Annotated[str, _dns_label(63)]
+Secret = Annotated[SecretValue, PlainValidator(_secret), WithJsonSchema({"type": "string", "writeOnly": True})]
+# NCCL and Gloo read their settings from the environment; nothing else may be set this way.
+TransportEnvName = Annotated[str, Field(pattern=r"^(NCCL|GLOO)_[A-Z0-9_]+$")]
 ModelName = Annotated[str, _dns_label(MAX_MODEL_NAME, _DNS_1035_LABEL, "a letter")]
 Quantity = Annotated[str, BeforeValidator(_quantity)]
 PositiveInt = Annotated[int, Field(gt=0, strict=False)]
@@ -159,7 +176,16 @@ class ModelConfig(StrictModel):
     launcher: PluginRef = Field(
         default_factory=lambda: PluginRef(type="ray"), description="How the group starts: ray | native."
     )
-    storage: PluginRef = Field(description="Where the weights live (a storage plugin).")
+    storage: PluginRef = Field(
+        description="Where the weights come from: existing-pvc | new-pvc | s3 | huggingface (a storage plugin)."
+    )
+    cache: Optional[PluginRef] = Field(
+        None, description="Fluid cache in front of the weights: alluxio | jindo | juicefs | none (no cache)."
+    )
+    network: Optional[PluginRef] = Field(
+        None,
+        description="Secondary (RDMA) network of the group: sriov | host-device | macvlan | ipoib | rdma-shared | none.",
+    )
     engine_args: dict[str, EngineArgValue] = Field(
         default_factory=dict, description="Extra `vllm serve` flags: {max-model-len: 8192}."
     )
@@ -173,6 +199,25 @@ class ModelConfig(StrictModel):
     api: ApiConfig = Field(default_factory=ApiConfig, description="The OpenAI-compatible API Service.")
 
 
+class PluginDefaults(StrictModel):
+    """Plugins every model gets unless it names its own (or `none`)."""
+
+    cache: Optional[PluginRef] = Field(None, description="Default cache of every model.")
+    network: Optional[PluginRef] = Field(None, description="Default network of every model.")
+
+
+class TransportConfig(StrictModel):
+    """How collectives talk: the stack's overrides of the fabric's NCCL/Gloo environment."""
+
+    verify: bool = Field(
+        False,
+        description="NCCL_DEBUG=TRACE (subsystems INIT,NET): the logs say `via NET/IB` or `via NET/Socket`.",
+    )
+    env: dict[TransportEnvName, Union[str, int]] = Field(
+        default_factory=dict, description="NCCL_*/GLOO_* variables that replace the fabric's defaults."
+    )
+
+
 class FleetConfig(StrictModel):
     """Everything under `vllm-fleet:` in a stack."""
 
@@ -182,19 +227,18 @@ class FleetConfig(StrictModel):
     image_pull_secrets: list[DnsLabel] = Field(default_factory=list, description="Pull secret names.")
     node_pool: NodePool = Field(description="The GPU nodes models run on.")
     models: list[ModelConfig] = Field(min_length=1, description="The models to serve.")
+    defaults: PluginDefaults = Field(default_factory=PluginDefaults, description="Stack-wide cache and network.")
+    transport: TransportConfig = Field(default_factory=TransportConfig, description="NCCL/Gloo overrides.")
+    hf_token: Optional[Secret] = Field(
+        None, description="Hugging Face token for the huggingface source (a Pulumi secret)."
+    )
     api_access: ApiAccess = Field(default_factory=ApiAccess, description="Who may reach the API, and whether it needs a key.")
-    api_key: Optional[Any] = Field(
+    api_key: Optional[Secret] = Field(
         None, description="API key clients must send; set with `pulumi config set --secret vllm-fleet:apiKey`."
     )
 
     @model_validator(mode="after")
-    def _api_key_is_secret(self) -> "FleetConfig":
-        if self.api_key is not None and not isinstance(self.api_key, SecretValue):
-            raise PydanticCustomError(
-                "plain_secret",
-                "apiKey: must be a secret, never plain text in a stack file: "
-                "pulumi config set --secret vllm-fleet:apiKey <key>",
-            )
+    def _required_api_key_is_set(self) -> "FleetConfig":
         if self.api_access.require_api_key and self.api_key is None:
             raise PydanticCustomError(
                 "missing_secret",
@@ -229,6 +273,7 @@ _MESSAGES = {
     "list_type": "must be a list, got {input!r}",
     "model_type": "must be a mapping, got {input!r}",
     "too_short": "must not be empty",
+    "string_pattern_mismatch": "must match {pattern}, got {input!r}",
 }
 
 
@@ -288,10 +333,12 @@ def issues_from(error: ValidationError, root: type[BaseModel], prefix: tuple = (
             continue
         message = detail["msg"]
         if kind in _MESSAGES:
-            message = _MESSAGES[kind].format(input=detail.get("input"))
+            message = _MESSAGES[kind].format(input=detail.get("input"), **detail.get("ctx", {}))
+        elif kind == "value_error":
+            message = str(detail.get("ctx", {}).get("error", message))
         elif kind == "literal_error":
             message = f"{detail['msg'].replace('Input should be', 'must be')}, got {detail.get('input')!r}"
-        elif kind in ("duplicate_model", "plain_secret", "missing_secret"):
+        elif kind in ("duplicate_model", "missing_secret"):
             # Raised on the fleet; the message carries its own path.
             path, _, message = message.partition(": ")
             issues.append(Issue(f"{CONFIG_NAMESPACE}:{path}", message))
@@ -313,8 +360,14 @@ class SelectedPlugin:
 
 
 # Which config slots hold which kind of plugin. Plugin kinds added later register
-# a slot here and every model (and the stack defaults) gets it.
-MODEL_PLUGIN_SLOTS: dict[str, str] = {"launcher": "launcher", "storage": "storage"}
+# a slot here and every model gets it; slots that are also fields of
+# `PluginDefaults` take the stack default when a model names none.
+MODEL_PLUGIN_SLOTS: dict[str, str] = {
+    "launcher": "launcher",
+    "storage": "storage",
+    "cache": "cache",
+    "network": "network",
+}
 
 
 @dataclass(frozen=True)
@@ -371,7 +424,12 @@ def load_fleet(raw: Mapping[str, Any], registry) -> Fleet:
     for index, model in enumerate(config.models):
         selected = {}
         for slot, kind in MODEL_PLUGIN_SLOTS.items():
-            choice, problems = _select(registry, kind, getattr(model, slot), ("models", index, to_camel(slot)))
+            ref, path = getattr(model, slot, None), ("models", index, to_camel(slot))
+            if ref is None:
+                ref, path = getattr(config.defaults, slot, None), ("defaults", to_camel(slot))
+            if ref is None or ref.type == NO_PLUGIN:
+                continue
+            choice, problems = _select(registry, kind, ref, path)
             issues.extend(problems)
             if choice:
                 selected[slot] = choice

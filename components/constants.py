@@ -7,6 +7,24 @@ API_KEY_ENV = "VLLM_API_KEY"
 ENTRYPOINT_DIR = "/etc/vllm-fleet"
 STATE_DIR = "/var/run/vllm-fleet"
 WEIGHTS_MOUNT = "/models"
+# The pod volume that holds the weights; a cache swaps what it points at, never its name.
+WEIGHTS_VOLUME = "weights"
+# Written by a fetch Job after the last file; vLLM pods start only once it exists.
+WEIGHTS_MARKER = ".vllm-fleet-complete"
+
+# Fetch Jobs: pinned images and the one pinned package they install.
+FETCH_PYTHON_IMAGE = "python:3.12.7-slim-bookworm"
+HUGGINGFACE_HUB_PACKAGE = "huggingface_hub==0.35.3"
+FETCH_S3_IMAGE = "amazon/aws-cli:2.17.0"
+FETCH_UID = 1000
+
+# Fluid (data.fluid.io) and Multus (k8s.cni.cncf.io).
+FLUID_API = "data.fluid.io/v1alpha1"
+NAD_API = "k8s.cni.cncf.io/v1"
+ANNOTATION_NETWORKS = "k8s.v1.cni.cncf.io/networks"
+ANNOTATION_RESOURCE_NAME = "k8s.v1.cni.cncf.io/resourceName"
+# RDMA pins memory; that is the one capability a fabric may add (no NET_ADMIN, no privileged).
+NETWORK_CAPABILITIES = ("IPC_LOCK",)
 
 # Ray binds random ports unless told otherwise; fixing them lets a NetworkPolicy
 # admit exactly the group's own traffic.
@@ -30,6 +48,7 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_VERSION = "app.kubernetes.io/version"
 ANNOTATION_ENTRYPOINT_CHECKSUM = "vllm-fleet.io/entrypoint-checksum"
 ANNOTATION_PULUMI_TIMEOUT = "pulumi.com/timeoutSeconds"
+ANNOTATION_PULUMI_SKIP_AWAIT = "pulumi.com/skipAwait"
 
 # The StatefulSet controller adds `controller-revision-hash: <sts>-<10 chars>` to
 # every pod; label values stop at 63 characters, so object names stay short.

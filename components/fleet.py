@@ -9,8 +9,10 @@ import pulumi_kubernetes as k8s
 
 from .config import FleetConfig
 from .constants import API_KEY_SECRET
+from .dataset_cache import DatasetCache, DatasetCacheArgs
 from .model_storage import ModelStorage, ModelStorageArgs
 from .plan import ModelPlan, common_labels
+from .rdma_network import RdmaNetwork, RdmaNetworkArgs
 from .vllm_cluster import VllmCluster, VllmClusterArgs
 
 
@@ -28,6 +30,9 @@ def plan_summary(plan: ModelPlan) -> dict[str, Any]:
         ),
         "apiUrl": plan.names.api_url(plan.config.api.port),
         "weights": plan.weights.description if plan.weights else "",
+        "cache": plan.cache.description if plan.cache else "none",
+        "network": plan.transport,
+        "rdma": bool(plan.network and plan.network.rdma),
         "notes": list(plan.notes),
     }
 
@@ -66,15 +71,18 @@ def deploy(config: FleetConfig, plans: list[ModelPlan]) -> dict[str, Any]:
 
     summaries = {}
     for plan in plans:
-        storage = ModelStorage(
-            plan.name,
-            ModelStorageArgs(namespace=plan.namespace, weights=plan.weights),
-            opts=pulumi.ResourceOptions(depends_on=depends),
-        )
+        after_namespace = pulumi.ResourceOptions(depends_on=depends)
+        needs: list[pulumi.Resource] = [
+            ModelStorage(plan.name, ModelStorageArgs(namespace=plan.namespace, weights=plan.weights), opts=after_namespace)
+        ]
+        if plan.cache:
+            needs.append(DatasetCache(plan.name, DatasetCacheArgs(plan.namespace, plan.cache), opts=after_namespace))
+        if plan.network and plan.network.attachment:
+            needs.append(RdmaNetwork(plan.name, RdmaNetworkArgs(plan.namespace, plan.network), opts=after_namespace))
         VllmCluster(
             plan.name,
             VllmClusterArgs(plan=plan),
-            opts=pulumi.ResourceOptions(depends_on=[*depends, storage]),
+            opts=pulumi.ResourceOptions(depends_on=[*depends, *needs]),
         )
         summaries[plan.name] = plan_summary(plan)
     return summaries

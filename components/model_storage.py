@@ -24,6 +24,13 @@ class ModelStorage(pulumi.ComponentResource):
     def __init__(self, name: str, args: ModelStorageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("vllm-fleet:index:ModelStorage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.resources = [_k8s.register(spec, args.namespace, child) for spec in args.weights.objects]
+        # A fetch Job starts once its claim, script and token exist (no failed first attempts).
+        first = [spec for spec in args.weights.objects if spec.kind != "Job"]
+        self.resources = [_k8s.register(spec, args.namespace, child) for spec in first]
+        self.resources += [
+            _k8s.register(spec, args.namespace, child, depends_on=list(self.resources))
+            for spec in args.weights.objects
+            if spec.kind == "Job"
+        ]
         self.objects = pulumi.Output.from_input([f"{s.kind}/{s.name}" for s in args.weights.objects])
         self.register_outputs({"objects": self.objects, "modelPath": args.weights.model_path})

@@ -6,38 +6,48 @@ objects, so every count a pod will request is decided (and unit-tested) here.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
-from .config import ApiAccess, Fleet, ModelConfig, ModelSpec, NodePool
+from .config import ApiAccess, Fleet, ModelConfig, ModelSpec, NodePool, SelectedPlugin, TransportConfig
 from .constants import (
+    ANNOTATION_RESOURCE_NAME,
     API_KEY_SECRET,
     API_PORT,
+    FLUID_API,
     LABEL_COMPONENT,
     LABEL_INSTANCE,
     LABEL_MANAGED_BY,
     LABEL_NAME,
     LABEL_PART_OF,
     LABEL_VERSION,
+    NAD_API,
+    NETWORK_CAPABILITIES,
     WEIGHTS_MOUNT,
+    WEIGHTS_VOLUME,
 )
 from .engine_args import check_engine_args, engine_flags
 from .errors import ConfigError, Issue, key_path
-from .plugins.types import Entrypoints, PodAdditions, Probes, WeightsPlan
+from .plugins.types import CachePlan, Entrypoints, NetworkPlan, PodAdditions, Probes, WeightsPlan
 from .quantity import format_bytes, format_cpu, parse_quantity
+from .stack_config import SecretValue
 
 
 class PlanError(Exception):
     """A setting that validates on its own but can't work with the rest of the plan.
 
-    `field` is the key path relative to the model (e.g. ("gpusPerPod",)).
+    `field` is the key path relative to the model (e.g. ("gpusPerPod",)), or to
+    `root` when the setting came from elsewhere (a stack default: ("defaults",)).
     """
 
-    def __init__(self, field: tuple, message: str):
+    def __init__(self, field: tuple, message: str, root: Optional[tuple] = None):
         super().__init__(message)
         self.field = field
         self.message = message
+        self.root = root
 
 
 # ------------------------------------------------------------------ GPU plan
@@ -180,6 +190,23 @@ class Names:
         return f"{self.model}-group"
 
     @property
+    def fetch(self) -> str:
+        """The Job (and its script and token) that fills a new claim with the weights."""
+        return f"{self.model}-fetch"
+
+    @property
+    def dataset(self) -> str:
+        """Fluid Dataset and runtime (one name binds them); also the name of Fluid's claim.
+
+        Not `<model>-weights`: that is the raw claim the Dataset may read from.
+        """
+        return f"{self.model}-cache"
+
+    @property
+    def attachment(self) -> str:
+        return f"{self.model}-net"
+
+    @property
     def head_address(self) -> str:
         return f"{self.head}-0.{self.group_service}.{self.namespace}.svc.cluster.local"
 
@@ -263,6 +290,10 @@ class ModelPlan:
     #: Secret holding VLLM_API_KEY, when the stack sets one.
     api_key_secret: Optional[str] = None
     api_access: Optional[ApiAccess] = None
+    cache: Optional[CachePlan] = None
+    network: Optional[NetworkPlan] = None
+    #: The stack's Hugging Face token, for a source that downloads gated weights.
+    hf_token: Optional[SecretValue] = None
 
     @property
     def name(self) -> str:
@@ -289,7 +320,17 @@ class ModelPlan:
     def await_timeout_seconds(self) -> int:
         """How long `pulumi up` waits for the StatefulSets (its 10-minute default is too short)."""
         budget = self.entrypoints.startup_budget_seconds if self.entrypoints else 0
-        return budget + 300
+        fetch = self.weights.ready_timeout_seconds if self.weights else 0
+        return budget + fetch + 300
+
+    @property
+    def transport(self) -> str:
+        """How the group's collectives travel, said plainly so nobody assumes RDMA they lack."""
+        if self.network:
+            return self.network.description
+        if self.gpus.multi_node:
+            return "pod network (TCP, no RDMA)"
+        return "in-pod (single pod)"
 
 
 def base_serve_args(plan: ModelPlan, model_path: str) -> tuple[str, ...]:
@@ -307,6 +348,149 @@ def base_serve_args(plan: ModelPlan, model_path: str) -> tuple[str, ...]:
 
 def weights_path(path: Optional[str], model: str) -> str:
     return f"{WEIGHTS_MOUNT}/{(path if path is not None else model).strip('/')}".rstrip("/")
+
+
+def claim_mount(claim_name: str) -> PodAdditions:
+    """The claim as a read-only volume at /models: serving never writes weights."""
+    return PodAdditions(
+        volumes=({"name": WEIGHTS_VOLUME, "persistentVolumeClaim": {"claimName": claim_name, "readOnly": True}},),
+        volume_mounts=({"name": WEIGHTS_VOLUME, "mountPath": WEIGHTS_MOUNT, "readOnly": True},),
+    )
+
+
+# ------------------------------------------------------------------- cache
+
+
+def fluid_cache_label(namespace: str, dataset: str) -> str:
+    """The label Fluid puts on the nodes that hold a Dataset's cache."""
+    return f"fluid.io/s-{namespace}-{dataset}"
+
+
+def check_cache(cache: CachePlan, plan: ModelPlan, weights: WeightsPlan) -> None:
+    """What Fluid needs to bind and warm a cache; a plugin that gets it wrong fails here, not in the cluster."""
+    dataset, runtime = cache.dataset, cache.runtime
+    if (dataset.api_version, dataset.kind) != (FLUID_API, "Dataset"):
+        raise PlanError(("cache",), f"a cache plugin must describe a {FLUID_API} Dataset, got {dataset.api_version} {dataset.kind}")
+    if runtime.name != dataset.name or not (runtime.namespaced and dataset.namespaced):
+        raise PlanError(
+            ("cache",),
+            f"{runtime.kind} {runtime.name!r} and Dataset {dataset.name!r} must share name and namespace: "
+            "that pairing is how Fluid binds a runtime to its Dataset",
+        )
+    for mount in dataset.body.get("spec", {}).get("mounts", []):
+        uri = mount.get("mountPoint", "")
+        scheme = uri.split("://", 1)[0] if "://" in uri else ""
+        if scheme not in cache.schemes:
+            supported = ", ".join(f"{s}://" for s in cache.schemes)
+            raise PlanError(
+                ("cache", "mount", "uri"),
+                f"{runtime.kind} can't mount {uri!r}; supported schemes: {supported}"
+                + ("" if "://" in uri else " (a mount URI needs a scheme)"),
+            )
+    for load in cache.loads:
+        target = load.body.get("spec", {}).get("dataset", {})
+        where = (target.get("namespace", plan.namespace), target.get("name"))
+        if where != (plan.namespace, dataset.name):
+            raise PlanError(
+                ("cache", "warmup"),
+                f"DataLoad {load.name!r} points at Dataset {where[0]}/{where[1]}, not at its own "
+                f"{plan.namespace}/{dataset.name}",
+            )
+    claims = {o.name for o in weights.objects if o.kind == "PersistentVolumeClaim"}
+    if dataset.name in claims:
+        raise PlanError(("cache",), f"Dataset {dataset.name!r} would share its claim name with the weights claim; rename one")
+    label = fluid_cache_label(plan.namespace, dataset.name)
+    if len(label.split("/", 1)[1]) > 63:
+        raise PlanError(("cache",), f"Fluid's node label {label!r} would exceed 63 characters; shorten the namespace or model name")
+
+
+def cached_weights(weights: WeightsPlan, cache: CachePlan, namespace: str) -> WeightsPlan:
+    """Pods read the Dataset's claim instead of the raw storage, and prefer the nodes that hold the cache.
+
+    Where the cache reads the origin itself (a bucket) the staging claim, its
+    fetch Job and the wait for it are dropped: Fluid fetches on first read.
+    """
+    volume = claim_mount(cache.dataset.name)
+    pod = volume if weights.remote else weights.pod.replacing_volume(volume.volumes[0])
+    near_cache = {
+        "weight": 100,
+        "preference": {"matchExpressions": [
+            {"key": fluid_cache_label(namespace, cache.dataset.name), "operator": "In", "values": ["true"]}
+        ]},
+    }
+    pod = replace(pod, preferred_node_affinity=pod.preferred_node_affinity + (near_cache,))
+    via = f"{weights.description} via {cache.description}" if cache.description else weights.description
+    if weights.remote:
+        return replace(weights, objects=(), pod=pod, ready_timeout_seconds=0, description=via)
+    return replace(weights, pod=pod, description=via)
+
+
+# ----------------------------------------------------------------- network
+
+_IFNAME = re.compile(r"^[a-zA-Z0-9_.-]{1,15}$")
+
+
+def check_network(network: NetworkPlan) -> None:
+    """The pairing Multus and the device plugin rely on, and the least privilege RDMA needs."""
+    if not _IFNAME.match(network.interface):
+        raise PlanError(("network", "interface"), f"{network.interface!r} is not a Linux interface name (1-15 of a-z, 0-9, '_.-')")
+    extra = sorted(set(network.capabilities) - set(NETWORK_CAPABILITIES))
+    if extra:
+        raise PlanError(("network",), f"a network may add only {', '.join(NETWORK_CAPABILITIES)}; it asked for {', '.join(extra)}")
+    nad = network.attachment
+    if nad is None:
+        return
+    if (nad.api_version, nad.kind) != (NAD_API, "NetworkAttachmentDefinition"):
+        raise PlanError(("network",), f"a network plugin must describe a {NAD_API} NetworkAttachmentDefinition, got {nad.api_version} {nad.kind}")
+    annotated = nad.annotations.get(ANNOTATION_RESOURCE_NAME)
+    if annotated != network.resource:
+        raise PlanError(
+            ("network", "resourceName"),
+            f"NetworkAttachmentDefinition {nad.name!r} asks Multus for {annotated!r} but pods would request "
+            f"{network.resource!r}; the two must name the same device-plugin resource",
+        )
+    config = nad.body.get("spec", {}).get("config")
+    try:
+        parsed = json.loads(config) if isinstance(config, str) else None
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict) or "cniVersion" not in parsed:
+        raise PlanError(("network",), f"NetworkAttachmentDefinition {nad.name!r}: spec.config must be one JSON string of a CNI config with cniVersion")
+
+
+def transport_env(network: Optional[NetworkPlan], transport: TransportConfig) -> dict[str, str]:
+    """The fabric's NCCL/Gloo defaults, then the stack's overrides, then verification."""
+    env = dict(network.env) if network else {}
+    env.update({name: str(value) for name, value in transport.env.items()})
+    if transport.verify:
+        # TRACE with INIT,NET prints the transport of every channel and little else.
+        env["NCCL_DEBUG"] = "TRACE"
+        env.setdefault("NCCL_DEBUG_SUBSYS", "INIT,NET")
+    return env
+
+
+def network_pod(network: NetworkPlan, namespace: str) -> PodAdditions:
+    annotations = {}
+    if network.attachment is not None:
+        # JSON form: explicit namespace and a fixed interface name NCCL_SOCKET_IFNAME can rely on.
+        request = [{"name": network.attachment.name, "namespace": namespace, "interface": network.interface}]
+        annotations["k8s.v1.cni.cncf.io/networks"] = json.dumps(request, separators=(",", ":"))
+    return PodAdditions(
+        annotations=annotations,
+        extra_resources={network.resource: 1} if network.resource else {},
+        capabilities=network.capabilities,
+    )
+
+
+# -------------------------------------------------------------- model plan
+
+
+def _with_root(selected: SelectedPlugin, call: Callable[..., Any], *args: Any) -> Any:
+    """Runs a plugin hook (or a check of its result); errors point at the key that chose the plugin."""
+    try:
+        return call(*args)
+    except PlanError as error:
+        raise PlanError(error.field, error.message, root=error.root or selected.path[:-1]) from None
 
 
 def plan_model(spec: ModelSpec, fleet: Fleet) -> ModelPlan:
@@ -335,14 +519,37 @@ def plan_model(spec: ModelSpec, fleet: Fleet) -> ModelPlan:
         notes=gpus.notes,
         api_key_secret=API_KEY_SECRET if fleet.config.api_key is not None else None,
         api_access=fleet.config.api_access,
+        hf_token=fleet.config.hf_token,
     )
     storage = spec.plugins["storage"]
-    weights = storage.plugin.weights(storage.settings, plan)
+    weights = _with_root(storage, storage.plugin.weights, storage.settings, plan)
+    cache = None
+    if "cache" in spec.plugins:
+        selected = spec.plugins["cache"]
+        cache = _with_root(selected, selected.plugin.dataset, selected.settings, plan, weights)
+        _with_root(selected, check_cache, cache, plan, weights)
+        weights = cached_weights(weights, cache, plan.namespace)
+    network = None
+    if "network" in spec.plugins:
+        selected = spec.plugins["network"]
+        network = _with_root(selected, selected.plugin.attachment, selected.settings, plan)
+        _with_root(selected, check_network, network)
+    pod = weights.pod
+    if network:
+        pod = pod.merge(network_pod(network, plan.namespace))
+    env = transport_env(network, fleet.config.transport)
+    pod = pod.merge(PodAdditions(env=tuple({"name": k, "value": v} for k, v in sorted(env.items()))))
+    notes = list(plan.notes)
+    if fleet.config.transport.verify and gpus.multi_node:
+        notes.append("transport verification on (NCCL_DEBUG=TRACE): `via NET/IB` in the logs is RDMA, `via NET/Socket` is TCP")
     plan = replace(
         plan,
         weights=weights,
-        pod=plan.pod.merge(weights.pod),
+        cache=cache,
+        network=network,
+        pod=plan.pod.merge(pod),
         serve_args=base_serve_args(plan, weights.model_path),
+        notes=tuple(notes),
     )
     return replace(plan, entrypoints=launcher.plugin.entrypoints(launcher.settings, plan))
 
@@ -354,7 +561,8 @@ def plan_fleet(fleet: Fleet) -> list[ModelPlan]:
         try:
             plans.append(plan_model(spec, fleet))
         except PlanError as error:
-            issues.append(Issue(key_path(spec.path + error.field), error.message))
+            root = spec.path if error.root is None else error.root
+            issues.append(Issue(key_path(root + error.field), error.message))
     if issues:
         raise ConfigError(issues)
     return plans

@@ -152,12 +152,14 @@ class Render:
         return [r.inputs for r in self.resources if r.is_kubernetes]
 
 
-def _redact(value: Any) -> Any:
-    """Keeps the shape of a secret (a Secret's keys stay visible), hides every value."""
+def _redacted(value: Any) -> Any:
+    """A secret's shape without its text: a Secret's stringData keeps its keys, so it stays a valid object."""
     if isinstance(value, dict):
-        return {key: _redact(item) for key, item in value.items()}
+        if _SECRET_SIG in value:
+            return REDACTED if value.get("value") is None else _redacted(value["value"])
+        return {key: _redacted(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_redact(item) for item in value]
+        return [_redacted(item) for item in value]
     return REDACTED
 
 
@@ -165,7 +167,7 @@ def normalise(value: Any) -> Any:
     """Wire format -> manifest: integral floats become ints, secrets are redacted."""
     if isinstance(value, dict):
         if _SECRET_SIG in value:
-            return _redact(value.get("value"))
+            return _redacted(value.get("value"))
         return {key: normalise(item) for key, item in value.items()}
     if isinstance(value, list):
         return [normalise(item) for item in value]

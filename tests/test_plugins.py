@@ -103,7 +103,7 @@ def test_third_party_plugin_settings_get_key_path_errors(installed_plugin, stack
     config = with_model(storage={"type": "nfs", "server": "nfs.lab", "export": "weights", "mode": "rw"})
     result = _render_in_subprocess(stack_project(test=config).directory, installed_plugin, tmp_path / "out")
     assert result.returncode == 2
-    assert "vllm-fleet:models[0].storage.export: String should match pattern '^/'" in result.stderr
+    assert "vllm-fleet:models[0].storage.export: must match ^/, got 'weights'" in result.stderr
     assert "vllm-fleet:models[0].storage: unknown key 'mode'" in result.stderr
     assert not (tmp_path / "out").exists()
 

@@ -18,8 +18,8 @@ def test_api_key_must_be_a_secret(registry):
     with pytest.raises(ConfigError) as raised:
         load_fleet(base_config(apiKey="plain-text-key"), registry)
     assert [str(i) for i in raised.value.issues] == [
-        "vllm-fleet:apiKey: must be a secret, never plain text in a stack file: "
-        "pulumi config set --secret vllm-fleet:apiKey <key>"
+        "vllm-fleet:apiKey: must be a secret: set it with `pulumi config set --secret <key> <value>` "
+        "(the stack file then holds `secure: ...`), never as plain text"
     ]
 
 

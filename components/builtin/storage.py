@@ -7,24 +7,13 @@ from typing import ClassVar, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from ..constants import WEIGHTS_MOUNT
-from ..plan import ModelPlan, PlanError, weights_path
-from ..plugins.types import ObjectSpec, PodAdditions, WeightsPlan
+from ..plan import ModelPlan, PlanError, claim_mount, weights_path
+from ..plugins.types import MountSource, ObjectSpec, WeightsPlan
 from ..quantity import parse_quantity
-
-WEIGHTS_VOLUME = "weights"
 
 
 class _Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
-
-
-def claim_mount(claim_name: str) -> PodAdditions:
-    """The claim as a read-only volume at /models: serving never writes weights."""
-    return PodAdditions(
-        volumes=({"name": WEIGHTS_VOLUME, "persistentVolumeClaim": {"claimName": claim_name, "readOnly": True}},),
-        volume_mounts=({"name": WEIGHTS_VOLUME, "mountPath": WEIGHTS_MOUNT, "readOnly": True},),
-    )
 
 
 def check_shared_access(access_mode: str, plan: ModelPlan, field: str = "accessMode") -> None:
@@ -55,6 +44,7 @@ class ExistingClaim:
             model_path=weights_path(settings.path, plan.config.model),
             pod=claim_mount(settings.claim_name),
             description=f"existing claim {settings.claim_name}",
+            mount=MountSource(uri=f"pvc://{settings.claim_name}"),
         )
 
 
@@ -81,26 +71,31 @@ class NewClaim:
             return value
 
     def weights(self, settings: "NewClaim.Settings", plan: ModelPlan) -> WeightsPlan:
-        check_shared_access(settings.access_mode, plan)
-        claim_name = settings.claim_name or f"{plan.name}-weights"
-        spec = {
-            "accessModes": [settings.access_mode],
-            "resources": {"requests": {"storage": settings.size}},
-        }
-        if settings.storage_class:
-            spec["storageClassName"] = settings.storage_class
-        claim = ObjectSpec(
-            api_version="v1",
-            kind="PersistentVolumeClaim",
-            name=claim_name,
-            body={"spec": spec},
-            labels=plan.labels("weights"),
-            protect=settings.protect,
-            retain_on_delete=settings.protect,
-        )
+        claim = new_claim(settings, plan)
         return WeightsPlan(
             model_path=weights_path(settings.path, plan.config.model),
             objects=(claim,),
-            pod=claim_mount(claim_name),
-            description=f"new claim {claim_name} ({settings.size})",
+            pod=claim_mount(claim.name),
+            description=f"new claim {claim.name} ({settings.size})",
+            mount=MountSource(uri=f"pvc://{claim.name}"),
         )
+
+
+def new_claim(settings: NewClaim.Settings, plan: ModelPlan) -> ObjectSpec:
+    """A claim for weights, protected and retained unless `protect: false`: re-filling one costs hours."""
+    check_shared_access(settings.access_mode, plan)
+    spec = {
+        "accessModes": [settings.access_mode],
+        "resources": {"requests": {"storage": settings.size}},
+    }
+    if settings.storage_class:
+        spec["storageClassName"] = settings.storage_class
+    return ObjectSpec(
+        api_version="v1",
+        kind="PersistentVolumeClaim",
+        name=settings.claim_name or f"{plan.name}-weights",
+        body={"spec": spec},
+        labels=plan.labels("weights"),
+        protect=settings.protect,
+        retain_on_delete=settings.protect,
+    )

@@ -7,23 +7,41 @@ declare its own. The entry-point name is `<kind>.<name>` (e.g. `launcher.ray`).
 
 from .protocol import (
     KIND_METHODS,
+    CachePlugin,
     LauncherPlugin,
+    NetworkPlugin,
     Plugin,
     StoragePlugin,
 )
 from .registry import PLUGIN_GROUP, Registry
-from .types import Entrypoints, ObjectSpec, PodAdditions, Probes, WeightsPlan
+from .types import (
+    CachePlan,
+    Entrypoints,
+    MountSource,
+    NetworkPlan,
+    ObjectSpec,
+    PodAdditions,
+    Probes,
+    SecretKeyRef,
+    WeightsPlan,
+)
 
 __all__ = [
     "KIND_METHODS",
     "PLUGIN_GROUP",
+    "CachePlan",
+    "CachePlugin",
     "Entrypoints",
     "LauncherPlugin",
+    "MountSource",
+    "NetworkPlan",
+    "NetworkPlugin",
     "ObjectSpec",
     "Plugin",
     "PodAdditions",
     "Probes",
     "Registry",
+    "SecretKeyRef",
     "StoragePlugin",
     "WeightsPlan",
 ]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from .types import Entrypoints, WeightsPlan
+from .types import CachePlan, Entrypoints, NetworkPlan, WeightsPlan
 
 if TYPE_CHECKING:
     from ..plan import ModelPlan
@@ -42,8 +42,27 @@ class StoragePlugin(Plugin, Protocol):
         ...
 
 
+class CachePlugin(Plugin, Protocol):
+    def dataset(self, settings: BaseModel, plan: "ModelPlan", weights: WeightsPlan) -> CachePlan:
+        """A Fluid Dataset over `weights.mount`, its runtime and warm-up DataLoads.
+
+        The core checks the result (runtime and Dataset share name and namespace,
+        DataLoads point at this Dataset, mount schemes are in `schemes`) and
+        wires the pods: they mount the Dataset's claim and prefer its cache nodes.
+        """
+        ...
+
+
+class NetworkPlugin(Plugin, Protocol):
+    def attachment(self, settings: BaseModel, plan: "ModelPlan") -> NetworkPlan:
+        """The NetworkAttachmentDefinition (if any), device resource and NCCL defaults of a fabric."""
+        ...
+
+
 # Methods (besides kind/name/Settings) each kind must provide; checked at registration.
 KIND_METHODS: dict[str, tuple[str, ...]] = {
     "launcher": ("entrypoints",),
     "storage": ("weights",),
+    "cache": ("dataset",),
+    "network": ("attachment",),
 }

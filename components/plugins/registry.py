@@ -12,6 +12,8 @@ from ..errors import PluginValidationError
 from .protocol import KIND_METHODS
 
 PLUGIN_GROUP = "vllm_fleet.plugins"
+#: `network: none` in a model switches off a stack default; no plugin may take the name.
+NO_PLUGIN = "none"
 
 
 def validate_plugin(plugin: Any, source: str) -> None:
@@ -22,6 +24,8 @@ def validate_plugin(plugin: Any, source: str) -> None:
         problems.append(f"kind must be one of {sorted(KIND_METHODS)}, got {kind!r}")
     if not isinstance(getattr(plugin, "name", None), str) or not plugin.name:
         problems.append("name must be a non-empty string")
+    elif plugin.name == NO_PLUGIN:
+        problems.append(f"the name {NO_PLUGIN!r} is reserved: in a config it switches a plugin slot off")
     settings = getattr(plugin, "Settings", None)
     if not (inspect.isclass(settings) and issubclass(settings, BaseModel)):
         problems.append("Settings must be a pydantic BaseModel subclass")

@@ -7,7 +7,7 @@ plugin testable without mocks and keeps one place that talks to Pulumi.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 
@@ -54,6 +54,41 @@ class PodAdditions:
             init_containers=self.init_containers + other.init_containers,
         )
 
+    def replacing_volume(self, volume: dict[str, Any]) -> "PodAdditions":
+        """The same additions with the volume of the same name swapped (mounts keep pointing at it)."""
+        volumes = tuple(volume if v["name"] == volume["name"] else v for v in self.volumes)
+        return replace(self, volumes=volumes)
+
+
+@dataclass(frozen=True)
+class SecretKeyRef:
+    """A key of an existing Kubernetes Secret: credentials are referenced by name, never inlined."""
+
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class MountSource:
+    """Where a cache can read the weights from, in runtime-neutral terms.
+
+    `uri` is a Fluid mount point (`pvc://claim`, `s3://bucket/prefix/`, ...).
+    `path` is where it appears inside the Dataset, so the model path under
+    /models is the same with or without a cache. Each cache plugin maps
+    endpoint, region and credentials to its own option names.
+    """
+
+    uri: str
+    path: str = "/"
+    endpoint: Optional[str] = None
+    region: Optional[str] = None
+    access_key_id: Optional[SecretKeyRef] = None
+    secret_access_key: Optional[SecretKeyRef] = None
+
+    @property
+    def scheme(self) -> str:
+        return self.uri.split("://", 1)[0] if "://" in self.uri else ""
+
 
 @dataclass(frozen=True)
 class WeightsPlan:
@@ -62,6 +97,50 @@ class WeightsPlan:
     model_path: str
     objects: tuple[ObjectSpec, ...] = ()
     pod: PodAdditions = PodAdditions()
+    description: str = ""
+    #: How a cache reads these weights (None: the source can't be cached).
+    mount: Optional[MountSource] = None
+    #: True when `mount` reads the origin itself (a bucket), so with a cache the
+    #: claim, fetch Job and wait (`objects`, `pod` minus the volume) are not needed.
+    remote: bool = False
+    #: Seconds pods may wait for the weights to arrive (a fetch Job), added to `pulumi up`'s wait.
+    ready_timeout_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class CachePlan:
+    """A Fluid Dataset, its runtime (same name and namespace) and the DataLoads that warm it."""
+
+    dataset: ObjectSpec
+    runtime: ObjectSpec
+    loads: tuple[ObjectSpec, ...] = ()
+    #: URI schemes the runtime can mount, checked against every Dataset mount.
+    schemes: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def objects(self) -> tuple[ObjectSpec, ...]:
+        return (self.dataset, self.runtime, *self.loads)
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    """A secondary network for the group's collective traffic, and what NCCL needs to use it.
+
+    `attachment` is a Multus NetworkAttachmentDefinition, or None for fabrics that
+    add no interface (the shared RDMA device plugin). `resource` is the device
+    plugin resource every pod requests; an attachment's
+    `k8s.v1.cni.cncf.io/resourceName` annotation must name the same one.
+    """
+
+    fabric: str
+    interface: str
+    attachment: Optional[ObjectSpec] = None
+    resource: Optional[str] = None
+    rdma: bool = True
+    #: NCCL/Gloo defaults for this fabric; the stack's `transport.env` overrides them.
+    env: dict[str, str] = field(default_factory=dict)
+    capabilities: tuple[str, ...] = ()
     description: str = ""
 
 
