@@ -15,6 +15,7 @@ from components.plugins import Registry
 from components.render import Render, load_project, render_stack
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+STACKS = load_project(PROJECT_DIR).stacks()
 
 BASE_CONFIG: dict[str, Any] = {
     "namespace": "llm-test",
@@ -57,6 +58,12 @@ def registry() -> Registry:
 @pytest.fixture(scope="session")
 def project():
     return load_project(PROJECT_DIR)
+
+
+@pytest.fixture(scope="session")
+def stack_renders(project) -> dict[str, Render]:
+    """Every stack under stacks/, rendered once for the session (stack name -> Render)."""
+    return {stack: render_stack(project, stack) for stack in project.stacks()}
 
 
 @pytest.fixture
