@@ -92,11 +92,11 @@ def render_config(stack_project) -> Callable[[dict[str, Any]], Render]:
     return render
 
 
-def tool(name: str) -> str:
+def tool(name: str, install: str = "install the test extra (pip install -e '.[test]')") -> str:
     """A command installed by the test extra (beside this Python) or on PATH."""
     beside = Path(sys.executable).parent / name
     found = str(beside) if beside.exists() else shutil.which(name)
-    assert found, f"{name} is missing: install the test extra (pip install -e '.[test]')"
+    assert found, f"{name} is missing: {install}"
     return found
 
 
