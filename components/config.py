@@ -193,6 +193,9 @@ class ModelConfig(StrictModel):
     node_pool: Optional[NodePool] = Field(None, description="Overrides vllm-fleet:nodePool for this model.")
     resources: PodResources = Field(default_factory=PodResources, description="CPU/memory per GPU.")
     shared_memory: Quantity = Field("16Gi", description="Size limit of /dev/shm (Memory emptyDir).")
+    scratch_space: Quantity = Field(
+        "50Gi", description="Size limit of each writable emptyDir (/tmp, compile caches): the root filesystem is read-only."
+    )
     startup_timeout_seconds: PositiveInt = Field(
         3600, description="How long loading the model may take before the startup probe fails."
     )

@@ -7,6 +7,8 @@ API_KEY_ENV = "VLLM_API_KEY"
 ENTRYPOINT_DIR = "/etc/vllm-fleet"
 STATE_DIR = "/var/run/vllm-fleet"
 WEIGHTS_MOUNT = "/models"
+# Writable caches under a read-only root filesystem (an emptyDir).
+CACHE_DIR = "/root/.cache"
 # The pod volume that holds the weights; a cache swaps what it points at, never its name.
 WEIGHTS_VOLUME = "weights"
 # Written by a fetch Job after the last file; vLLM pods start only once it exists.

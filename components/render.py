@@ -246,6 +246,9 @@ def render_stack(project: Project, stack: str) -> Render:
     finally:
         settings.reset_options()
         runtime_config.set_all_config({}, [])
+    if not any(resource.is_kubernetes for resource in recorder.rendered):
+        # A Pulumi SDK that never awaited the program would "succeed" with nothing.
+        raise RenderError(f"stack {stack!r}: the program registered no Kubernetes object (pulumi SDK too old?)")
     return Render(stack, recorder.rendered, outputs)
 
 

@@ -20,6 +20,7 @@ from .constants import (
     API_KEY_ENV,
     ANNOTATION_PULUMI_TIMEOUT,
     API_PORT,
+    CACHE_DIR,
     ENTRYPOINT_DIR,
     STATE_DIR,
 )
@@ -47,6 +48,14 @@ def _env(plan: ModelPlan, role: str) -> list[dict[str, Any]]:
         {"name": "VLLM_FLEET_HEAD_ADDRESS", "value": plan.names.head_address},
         # Weights come from the claim; the pod must never reach for a hub.
         {"name": "HF_HUB_OFFLINE", "value": "1"},
+        # The root filesystem is read-only: caches go to the `cache` emptyDir and
+        # nothing tries to write usage reports under /root.
+        {"name": "XDG_CACHE_HOME", "value": CACHE_DIR},
+        {"name": "XDG_CONFIG_HOME", "value": f"{CACHE_DIR}/config"},
+        {"name": "TRITON_CACHE_DIR", "value": f"{CACHE_DIR}/triton"},
+        {"name": "VLLM_CACHE_ROOT", "value": f"{CACHE_DIR}/vllm"},
+        {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
+        {"name": "DO_NOT_TRACK", "value": "1"},
     ]
     if plan.gpus.multi_node:
         env.append({"name": "VLLM_HOST_IP", **pod_ip})
@@ -66,6 +75,7 @@ def _security_context(plan: ModelPlan) -> dict[str, Any]:
         capabilities["add"] = list(plan.pod.capabilities)
     return {
         "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
         "privileged": False,
         "capabilities": capabilities,
         "seccompProfile": {"type": "RuntimeDefault"},
@@ -84,6 +94,8 @@ def _container(plan: ModelPlan, role: str, command: tuple[str, ...], probes: Pro
             {"name": "entrypoints", "mountPath": ENTRYPOINT_DIR, "readOnly": True},
             {"name": "dshm", "mountPath": "/dev/shm"},
             {"name": "state", "mountPath": STATE_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "cache", "mountPath": CACHE_DIR},
             *plan.pod.volume_mounts,
         ],
         "securityContext": _security_context(plan),
@@ -107,6 +119,10 @@ def _pod_template(plan: ModelPlan, role: str, command, probes: Probes, gpus: int
             {"name": "entrypoints", "configMap": {"name": plan.names.entrypoints, "defaultMode": 0o555}},
             {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": plan.config.shared_memory}},
             {"name": "state", "emptyDir": {"sizeLimit": "16Mi"}},
+            # Ray's session dir and object-store spill, torch/inductor temp files.
+            {"name": "tmp", "emptyDir": {"sizeLimit": plan.config.scratch_space}},
+            # torch.compile, Triton and vLLM compile caches.
+            {"name": "cache", "emptyDir": {"sizeLimit": plan.config.scratch_space}},
             *plan.pod.volumes,
         ],
     }

@@ -15,6 +15,7 @@ from components.plugins import Registry
 from components.render import Render, load_project, render_stack
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+STACKS = load_project(PROJECT_DIR).stacks()
 
 BASE_CONFIG: dict[str, Any] = {
     "namespace": "llm-test",
@@ -59,6 +60,12 @@ def project():
     return load_project(PROJECT_DIR)
 
 
+@pytest.fixture(scope="session")
+def stack_renders(project) -> dict[str, Render]:
+    """Every stack under stacks/, rendered once for the session (stack name -> Render)."""
+    return {stack: render_stack(project, stack) for stack in project.stacks()}
+
+
 @pytest.fixture
 def stack_project(tmp_path: Path) -> Callable[..., Any]:
     """Writes a throwaway project whose stacks are the given configs; returns the Project."""
@@ -85,11 +92,11 @@ def render_config(stack_project) -> Callable[[dict[str, Any]], Render]:
     return render
 
 
-def tool(name: str) -> str:
+def tool(name: str, install: str = "install the test extra (pip install -e '.[test]')") -> str:
     """A command installed by the test extra (beside this Python) or on PATH."""
     beside = Path(sys.executable).parent / name
     found = str(beside) if beside.exists() else shutil.which(name)
-    assert found, f"{name} is missing: install the test extra (pip install -e '.[test]')"
+    assert found, f"{name} is missing: {install}"
     return found
 
 

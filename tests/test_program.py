@@ -14,10 +14,9 @@ from components.cli import main as cli_main
 from components.errors import ConfigError
 from components.render import render_stack, write_render
 
-from .conftest import PROJECT_DIR, objects_of, tool, with_model
+from .conftest import PROJECT_DIR, STACKS, objects_of, tool, with_model
 
 KUBERNETES_VERSION = "1.33"
-STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (PROJECT_DIR / "stacks").glob("Pulumi.*.yaml"))
 
 
 def test_every_environment_has_a_stack():

@@ -125,7 +125,8 @@ def wait_for_weights(plan: ModelPlan, model_path: str, timeout_seconds: int) -> 
         "command": ["/bin/bash", "-c", script],
         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
         "volumeMounts": [{"name": WEIGHTS_VOLUME, "mountPath": WEIGHTS_MOUNT, "readOnly": True}],
-        "securityContext": _RESTRICTED,
+        # It only reads the marker and sleeps.
+        "securityContext": {**_RESTRICTED, "readOnlyRootFilesystem": True},
     }
 
 

@@ -1,0 +1,273 @@
+"""The policy pack in policy/, run offline against every stack's rendered objects.
+
+No CLI is involved: each `RenderedResource` (type token, manifest, resource
+options) becomes the `ResourceValidationArgs` the engine would send, and each
+policy's `validate` is called directly. The mutation tests prove every rule
+can fail, so "zero violations" on the real stacks means something.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import sys
+from inspect import isawaitable
+from typing import Any, Callable, Optional
+
+import pytest
+from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
+
+from components.render import RenderedResource
+
+from .conftest import PROJECT_DIR, STACKS
+
+POLICY_DIR = PROJECT_DIR / "policy"
+sys.path.insert(0, str(POLICY_DIR))  # the pack is a folder the CLI runs, not a package
+
+import vllm_fleet_policies as pack  # noqa: E402
+
+STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
+
+
+def validation_args(resource: RenderedResource, props: Optional[dict] = None, config: Optional[dict] = None) -> ResourceValidationArgs:
+    """What the engine hands a resource policy for this registration."""
+    opts = PolicyResourceOptions(
+        protect=resource.protect,
+        ignore_changes=[],
+        delete_before_replace=resource.delete_before_replace,
+        aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+        additional_secret_outputs=[],
+        parent=resource.parent,
+    )
+    return ResourceValidationArgs(
+        resource_type=resource.type,
+        props=resource.inputs if props is None else props,
+        urn=resource.urn,
+        name=resource.name,
+        opts=opts,
+        provider=None,
+        config=config,
+    )
+
+
+def violations(args: ResourceValidationArgs) -> dict[str, list[str]]:
+    """Policy name -> messages reported, for every policy in the pack."""
+    found: dict[str, list[str]] = {}
+    for policy in pack.POLICIES:
+        messages: list[str] = []
+        result = policy.validate(args, lambda message, urn=None: messages.append(message))
+        assert not isawaitable(result), f"{policy.name} is async; this harness would not await it"
+        if messages:
+            found[policy.name] = messages
+    return found
+
+
+def _first(renders, stack: str, type_: str, predicate: Callable[[RenderedResource], bool] = lambda r: True) -> RenderedResource:
+    return next(r for r in renders[stack].resources if r.type == type_ and predicate(r))
+
+
+def _mutated(resource: RenderedResource, change: Callable[[dict], Any], **fields: Any) -> RenderedResource:
+    """A copy of the resource whose manifest `change` edits in place."""
+    inputs = copy.deepcopy(resource.inputs)
+    change(inputs)
+    return RenderedResource(**{**vars(resource), "inputs": inputs, **fields})
+
+
+def _without_rdma(resource: RenderedResource) -> bool:
+    annotations = resource.inputs["spec"]["template"]["metadata"].get("annotations", {})
+    return "k8s.v1.cni.cncf.io/networks" not in annotations
+
+
+def _pod(sts: dict) -> dict:
+    return sts["spec"]["template"]
+
+
+def _container(sts: dict) -> dict:
+    return _pod(sts)["spec"]["containers"][0]
+
+
+def _add_caps(*caps: str) -> Callable[[dict], None]:
+    def change(sts: dict) -> None:
+        _container(sts)["securityContext"]["capabilities"]["add"] = list(caps)
+
+    return change
+
+
+# ------------------------------------------------------------ the pack itself
+
+
+def test_every_policy_is_mandatory_and_uniquely_named():
+    assert len(pack.POLICY_BY_NAME) == len(pack.POLICIES)
+    for policy in pack.POLICIES:
+        assert policy.enforcement_level is pack.MANDATORY, policy.name
+    main = (POLICY_DIR / "__main__.py").read_text()
+    assert "EnforcementLevel.MANDATORY" in main and "policies=POLICIES" in main
+
+
+def test_pack_pins_the_same_pulumi_policy_as_the_test_extra():
+    pin = (POLICY_DIR / "requirements.txt").read_text()
+    pyproject = (PROJECT_DIR / "pyproject.toml").read_text()
+    [version] = re.findall(r"^pulumi-policy==(\S+)$", pin, re.M)
+    assert f'"pulumi-policy=={version}"' in pyproject
+
+
+# ------------------------------------------------------- every stack passes
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_rendered_stack_has_no_violations(stack_renders, stack):
+    resources = stack_renders[stack].resources
+    # An empty render (e.g. an SDK that never awaits the program) would pass vacuously.
+    assert any(r.type == STATEFUL_SET for r in resources), f"{stack} rendered no StatefulSet"
+    found = {r.urn: v for r in resources if (v := violations(validation_args(r)))}
+    assert found == {}
+
+
+# -------------------------------------------- each rule fails when it should
+
+POD_MUTATIONS = {
+    "privileged": (lambda s: _container(s)["securityContext"].update(privileged=True), {"no-privileged-containers"}),
+    "hostNetwork": (lambda s: _pod(s)["spec"].update(hostNetwork=True), {"no-host-namespaces"}),
+    "hostPID": (lambda s: _pod(s)["spec"].update(hostPID=True), {"no-host-namespaces"}),
+    "hostIPC": (lambda s: _pod(s)["spec"].update(hostIPC=True), {"no-host-namespaces"}),
+    "escalation-unset": (
+        lambda s: _container(s)["securityContext"].pop("allowPrivilegeEscalation"),
+        {"no-privilege-escalation"},
+    ),
+    "escalation-true": (
+        lambda s: _container(s)["securityContext"].update(allowPrivilegeEscalation=True),
+        {"no-privilege-escalation"},
+    ),
+    "SYS_ADMIN": (_add_caps("SYS_ADMIN"), {"minimal-capabilities"}),
+    "no-drop-all": (
+        lambda s: _container(s)["securityContext"]["capabilities"].update(drop=["NET_RAW"]),
+        {"minimal-capabilities"},
+    ),
+    "IPC_LOCK-without-RDMA": (_add_caps("IPC_LOCK"), {"ipc-lock-only-with-rdma"}),
+    "token-mounted": (lambda s: _pod(s)["spec"].update(automountServiceAccountToken=True), {"no-service-account-token"}),
+    "token-default": (lambda s: _pod(s)["spec"].pop("automountServiceAccountToken"), {"no-service-account-token"}),
+    "literal-api-key": (
+        lambda s: _container(s)["env"].append({"name": "VLLM_API_KEY", "value": "sk-123"}),
+        {"api-key-from-secret"},
+    ),
+    "api-key-from-configmap": (
+        lambda s: _container(s)["env"].append(
+            {"name": "VLLM_API_KEY", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}
+        ),
+        {"api-key-from-secret"},
+    ),
+    "api-key-flag": (lambda s: _container(s).update(args=["--api-key=sk-123"]), {"api-key-from-secret"}),
+    "api-key-flag-in-shell": (
+        lambda s: _container(s).update(command=["bash", "-c", "vllm serve m --api-key sk-123"]),
+        {"api-key-from-secret"},
+    ),
+    "privileged-init-container": (
+        lambda s: _pod(s)["spec"].update(
+            initContainers=[{**copy.deepcopy(_container(s)), "name": "init", "securityContext": {"privileged": True}}]
+        ),
+        {"no-privileged-containers", "no-privilege-escalation", "minimal-capabilities"},
+    ),
+}
+
+
+@pytest.mark.parametrize("mutation", POD_MUTATIONS, ids=str)
+def test_pod_mutation_is_reported_by_the_right_policy(stack_renders, mutation):
+    change, expected = POD_MUTATIONS[mutation]
+    # A pod without an RDMA network, so IPC_LOCK has no excuse there.
+    sts = _mutated(_first(stack_renders, "prod", STATEFUL_SET, _without_rdma), change)
+    assert set(violations(validation_args(sts))) == expected
+
+
+RDMA_PODS = {
+    "multus-annotation": lambda s: _pod(s)["metadata"]["annotations"].update({pack.MULTUS_NETWORKS: "rdma-net"}),
+    "rdma-device": lambda s: _container(s)["resources"]["limits"].update({"rdma/hca_shared_devices_a": 1}),
+    "sriov-device": lambda s: _container(s)["resources"]["requests"].update({"openshift.io/mlnxnics": 1}),
+    "nvidia-hostdev": lambda s: _container(s)["resources"]["limits"].update({"nvidia.com/hostdev": 1}),
+}
+
+
+@pytest.mark.parametrize("rdma", RDMA_PODS, ids=str)
+def test_ipc_lock_is_allowed_on_rdma_pods(stack_renders, rdma):
+    def change(sts: dict) -> None:
+        _add_caps("IPC_LOCK")(sts)
+        RDMA_PODS[rdma](sts)
+
+    # A pod without an RDMA network, so IPC_LOCK has no excuse there.
+    sts = _mutated(_first(stack_renders, "prod", STATEFUL_SET, _without_rdma), change)
+    assert violations(validation_args(sts)) == {}
+
+
+@pytest.mark.parametrize("gpu", ["nvidia.com/gpu", "nvidia.com/mig-1g.10gb", "amd.com/gpu"])
+def test_gpu_resources_are_not_rdma(gpu):
+    assert not pack.is_rdma_resource(gpu)
+
+
+def test_api_key_from_a_secret_is_accepted(stack_renders):
+    secret_ref = {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "vllm-api", "key": "key"}}}
+    sts = _mutated(_first(stack_renders, "prod", STATEFUL_SET), lambda s: _container(s)["env"].append(secret_ref))
+    assert violations(validation_args(sts)) == {}
+
+
+def test_policies_see_bare_pods_and_cronjobs(stack_renders):
+    template = _pod(_first(stack_renders, "prod", STATEFUL_SET).inputs)
+    bad = copy.deepcopy(template)
+    bad["spec"]["hostPID"] = True
+    for type_, props in (
+        ("kubernetes:core/v1:Pod", bad),
+        ("kubernetes:batch/v1:Job", {"spec": {"template": bad}}),
+        ("kubernetes:batch/v1:CronJob", {"spec": {"jobTemplate": {"spec": {"template": bad}}}}),
+    ):
+        resource = RenderedResource(urn=f"urn:pulumi:prod::vllm-fleet::{type_}::x", type=type_, name="x", custom=True, parent="", inputs=props)
+        assert set(violations(validation_args(resource))) == {"no-host-namespaces"}, type_
+
+
+def test_entrypoint_script_with_api_key_flag_is_reported(stack_renders):
+    cm = _first(stack_renders, "prod", "kubernetes:core/v1:ConfigMap")
+    key = next(iter(cm.inputs["data"]))
+    bad = _mutated(cm, lambda c: c["data"].update({key: c["data"][key] + "\nvllm serve m --api-key sk-123\n"}))
+    assert set(violations(validation_args(bad))) == {"api-key-from-secret"}
+
+
+@pytest.mark.parametrize(
+    "port",
+    [
+        {"name": "dash", "port": 8265, "targetPort": 8265},
+        {"name": "web", "port": 80, "targetPort": 8265},
+        {"name": "web", "port": 80, "targetPort": "dashboard"},
+        {"name": "dashboard", "port": 9000},
+    ],
+)
+def test_ray_dashboard_service_is_reported(stack_renders, port):
+    service = _first(stack_renders, "prod", "kubernetes:core/v1:Service")
+    bad = _mutated(service, lambda s: s["spec"].setdefault("ports", []).append(port))
+    assert set(violations(validation_args(bad))) == {"no-ray-dashboard-service"}
+
+
+# -------------------------------------------------------- protected weights
+
+
+def _is_claim(resource: RenderedResource) -> bool:
+    return resource.type == "kubernetes:core/v1:PersistentVolumeClaim"
+
+
+def test_unprotected_weights_claim_is_reported_outside_the_exempt_stacks(stack_renders):
+    claim = _first(stack_renders, "prod", "kubernetes:core/v1:PersistentVolumeClaim")
+    assert claim.protect
+    unprotected = _mutated(claim, lambda c: None, protect=False)
+    assert set(violations(validation_args(unprotected))) == {"weights-claims-protected"}
+
+
+def test_dev_may_opt_out_of_protect_but_only_while_configured(stack_renders):
+    claim = _first(stack_renders, "dev", "kubernetes:core/v1:PersistentVolumeClaim")
+    assert not claim.protect, "dev opts its weights out of protect (stacks/Pulumi.dev.yaml)"
+    assert pack.stack_of(claim.urn) == "dev"
+    assert violations(validation_args(claim)) == {}
+    strict = validation_args(claim, config={pack.UNPROTECTED_STACKS_KEY: []})
+    assert set(violations(strict)) == {"weights-claims-protected"}
+
+
+def test_claims_other_than_weights_are_not_policed(stack_renders):
+    claim = _first(stack_renders, "prod", "kubernetes:core/v1:PersistentVolumeClaim")
+    other = _mutated(claim, lambda c: c["metadata"]["labels"].update({"app.kubernetes.io/component": "cache"}), protect=False)
+    assert violations(validation_args(other)) == {}
