@@ -5,7 +5,7 @@ mount and the option names they give S3 credentials, so one base class builds
 the objects and each plugin states only those differences. Pods never talk to
 the runtime: `plan.py` mounts the Dataset's claim in place of the raw storage
 and prefers the nodes Fluid labels as holding the cache, which matters more
-than having a cache at all (see docs/plugins.md).
+than having a cache at all (see the README, Plugins).
 """
 
 from __future__ import annotations
