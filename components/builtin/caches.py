@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator, model_validator
 
 from ..constants import FLUID_API
 from ..plan import ModelPlan, PlanError
 from ..plugins.types import CachePlan, MountSource, ObjectSpec, WeightsPlan
+from ..plugins.protocol import PluginSettings
 from ..quantity import parse_quantity
 
 _MEDIA = ("MEM", "SSD", "HDD")
@@ -30,11 +30,7 @@ _JUICEFS_SCHEMES = ("juicefs",)
 _CRON = re.compile(r"^(@(yearly|annually|monthly|weekly|daily|hourly)|([0-9*/,-]+\s+){4}[0-9*/,A-Za-z-]+)$")
 
 
-class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
-
-
-class Tier(_Settings):
+class Tier(PluginSettings):
     medium: Literal["MEM", "SSD", "HDD"] = Field(description="Storage medium of this cache level.")
     path: Optional[str] = Field(
         None, description="Host folder(s), comma-separated; MEM defaults to /dev/shm, SSD and HDD need one."
@@ -74,7 +70,7 @@ class Tier(_Settings):
         }
 
 
-class Warmup(_Settings):
+class Warmup(PluginSettings):
     once: bool = Field(True, description="Load the whole Dataset once, when it is created.")
     schedule: Optional[str] = Field(
         None, description="Cron schedule of a recurring load (e.g. '0 */6 * * *'); omitted = none."
@@ -99,7 +95,7 @@ class Warmup(_Settings):
         return value
 
 
-class NodeRequirement(_Settings):
+class NodeRequirement(PluginSettings):
     key: str = Field(min_length=1, description="Node label key.")
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"] = Field(description="Match operator.")
     values: list[str] = Field(default_factory=list, description="Values for In/NotIn (one number for Gt/Lt).")
@@ -113,12 +109,12 @@ class NodeRequirement(_Settings):
         return self
 
 
-class SecretOption(_Settings):
+class SecretOption(PluginSettings):
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="Secret in the model's namespace.")
     key: str = Field(min_length=1, description="Key inside the Secret.")
 
 
-class Mount(_Settings):
+class Mount(PluginSettings):
     uri: str = Field(description="Fluid mount point with its scheme, e.g. juicefs:///models or s3://bucket/llama/.")
     path: str = Field("/", description="Where it appears inside the Dataset (and so under /models).")
     options: dict[str, str] = Field(default_factory=dict, description="Runtime mount options.")
@@ -127,7 +123,7 @@ class Mount(_Settings):
     )
 
 
-class CacheSettings(_Settings):
+class CacheSettings(PluginSettings):
     """Settings every Fluid runtime shares; `_schemes` is set by each runtime's subclass."""
 
     _schemes: ClassVar[tuple[str, ...]] = ()

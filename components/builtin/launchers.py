@@ -9,17 +9,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from ..constants import ENTRYPOINT_DIR, RAY_PORTS, STATE_DIR
 from ..plan import ModelPlan, make_probes
 from ..plugins.types import Entrypoints
+from ..plugins.protocol import PluginSettings
 from ..templates import render
-
-
-class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
 
 
 def _http_health(port: int) -> dict:
@@ -52,7 +48,7 @@ class RayLauncher:
     name: ClassVar[str] = "ray"
     uniform_pods: ClassVar[bool] = False
 
-    class Settings(_Settings):
+    class Settings(PluginSettings):
         wait_timeout_seconds: int = Field(
             600, gt=0, description="Bound on head-waits-for-workers and worker-waits-for-head."
         )
@@ -108,7 +104,7 @@ class NativeLauncher:
     name: ClassVar[str] = "native"
     uniform_pods: ClassVar[bool] = True
 
-    class Settings(_Settings):
+    class Settings(PluginSettings):
         master_port: int = Field(29501, ge=1, le=65535, description="vLLM's --master-port on the head.")
         wait_timeout_seconds: int = Field(600, gt=0, description="Bound on workers waiting for the head's address.")
 

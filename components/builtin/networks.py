@@ -13,21 +13,17 @@ import ipaddress
 import json
 from typing import Any, ClassVar, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, model_validator
 
 from ..constants import ANNOTATION_RESOURCE_NAME, NAD_API
 from ..plan import ModelPlan, PlanError
 from ..plugins.types import NetworkPlan, ObjectSpec
+from ..plugins.protocol import PluginSettings
 
 CNI_VERSION = "1.0.0"
 SHARED_RDMA_RESOURCE = "rdma/rdma_shared_device_a"
 _RESOURCE = r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?/[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$"
 _IFNAME = r"^[a-zA-Z0-9_.-]{1,15}$"
-
-
-class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
 
 
 def _network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -53,7 +49,7 @@ def _interface(value: str) -> None:
         raise ValueError(f"{value!r} needs a prefix length, like 10.56.0.10/24")
 
 
-class Ipam(_Settings):
+class Ipam(PluginSettings):
     type: Literal["whereabouts", "static"] = Field(
         description="whereabouts: cluster-wide unique addresses from a range; static: fixed addresses."
     )
@@ -97,7 +93,7 @@ class Ipam(_Settings):
         return config
 
 
-class FabricSettings(_Settings):
+class FabricSettings(PluginSettings):
     """What NCCL needs to know about any fabric; every default can be overridden per stack (transport.env)."""
 
     link_type: Literal["eth", "ib"] = Field("eth", description="eth: RoCE; ib: InfiniBand.")

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator
 
 from ..plan import ModelPlan, PlanError, claim_mount, weights_path
 from ..plugins.types import MountSource, ObjectSpec, WeightsPlan
+from ..plugins.protocol import PluginSettings
 from ..quantity import parse_quantity
-
-
-class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
 
 
 def check_shared_access(access_mode: str, plan: ModelPlan, field: str = "accessMode") -> None:
@@ -29,7 +25,7 @@ class ExistingClaim:
     kind: ClassVar[str] = "storage"
     name: ClassVar[str] = "existing-pvc"
 
-    class Settings(_Settings):
+    class Settings(PluginSettings):
         claim_name: str = Field(
             pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="The PersistentVolumeClaim that holds the weights."
         )
@@ -52,7 +48,7 @@ class NewClaim:
     kind: ClassVar[str] = "storage"
     name: ClassVar[str] = "new-pvc"
 
-    class Settings(_Settings):
+    class Settings(PluginSettings):
         size: str = Field(description="Claim size, e.g. 500Gi (growing it later is an in-place update).")
         storage_class: Optional[str] = Field(None, description="StorageClass; omitted = the cluster default.")
         access_mode: Literal["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"] = Field(

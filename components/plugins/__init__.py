@@ -11,6 +11,7 @@ from .protocol import (
     LauncherPlugin,
     NetworkPlugin,
     Plugin,
+    PluginSettings,
     StoragePlugin,
 )
 from .registry import PLUGIN_GROUP, Registry
@@ -38,6 +39,7 @@ __all__ = [
     "NetworkPlugin",
     "ObjectSpec",
     "Plugin",
+    "PluginSettings",
     "PodAdditions",
     "Probes",
     "Registry",

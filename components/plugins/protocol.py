@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
 from .types import CachePlan, Entrypoints, NetworkPlan, WeightsPlan
 
 if TYPE_CHECKING:
     from ..plan import ModelPlan
+
+
+class PluginSettings(BaseModel):
+    """A base for plugin settings: camelCase keys like the core config, unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
 
 
 @runtime_checkable
