@@ -530,6 +530,9 @@ def scenario_head_death_immediate_restart(lab: Lab) -> dict:
     assert rc in (11, 13), f"worker must exit 11 (head gone/restarted) or 13 (raylet gave up), got {rc}"
     assert exit_after <= grace(lab) + 2 * poll(lab) + 12, f"worker exited {exit_after:.1f} s after head death"
     wait_until(lab.group_ready, 120, "group to re-form after immediate head restart")
+    for pod in (head, worker):  # a restart loop must not pile up Ray session dirs
+        sessions = [d for d in (pod.dir / "ray").glob("session_2*") if d.is_dir()]
+        assert len(sessions) <= 3, f"{pod.name}: {len(sessions)} Ray session dirs kept"
     return {
         "head death -> worker exit (head restarted at once)": exit_after,
         "head death -> group re-formed (head restarted at once)": time.monotonic() - t0,
@@ -650,6 +653,7 @@ def test_liveness_catches_hung_server_not_the_watchdog(lab, explain):
         ok, why = head.probe("liveness")
         assert not ok and "no HTTP answer" in why, why
         assert not head.probe("readiness")[0]
+        assert not head.probe("ready")[0] and not head.probe("live")[0]  # short spellings
         time.sleep(grace(lab) + 2 * poll(lab))
         assert len(head.exits) == n_exits, "watchdog must leave a slow/hung server to the probes"
     finally:
