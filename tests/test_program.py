@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 
 import kubernetes_validate
@@ -142,14 +143,21 @@ def test_entrypoints_pass_bash_n_and_shellcheck(rendered, tmp_path):
         assert result.returncode == 0, f"{name}:\n{result.stdout}"
 
 
+def _serve_args(script: str) -> list[str]:
+    [line] = [line for line in script.splitlines() if line.startswith("serve_args=(")]
+    return shlex.split(line[len("serve_args=("):-1])
+
+
 def test_ray_groups_wait_for_exactly_the_planned_gpus(rendered):
-    for name, summary in rendered.outputs["models"].items():
-        if summary["launcher"] != "ray":
-            continue
+    groups = {name: s for name, s in rendered.outputs["models"].items() if s["launcher"] == "ray"}
+    for name, summary in groups.items():
         head = objects_of(rendered, "ConfigMap")[f"{name}-entrypoints"]["data"]["head.sh"]
-        assert "--distributed-executor-backend" in head and "ray" in head
-        assert str(summary["tensor"] * summary["pipeline"]) in head
-        assert f"--tensor-parallel-size\n  {summary['tensor']}" in head.replace("'", "")
+        assert f"readonly VF_EXPECTED_GPUS={summary['tensor'] * summary['pipeline']}\n" in head
+        assert f"readonly VF_EXPECTED_NODES={summary['pods']}\n" in head
+        args = _serve_args(head)
+        assert args[args.index("--tensor-parallel-size") + 1] == str(summary["tensor"])
+        assert args[args.index("--pipeline-parallel-size") + 1] == str(summary["pipeline"])
+        assert args[-2:] == ["--distributed-executor-backend", "ray"]
 
 
 def test_single_pod_models_have_no_workers_and_no_ray(rendered):

@@ -89,10 +89,10 @@ class RayLauncher:
             head_command=_script("head.sh"),
             worker_command=_script("worker.sh"),
             head_probes=make_probes(
-                probe("head", "startup"), probe("head", "ready"), probe("head", "live"), budget
+                probe("head", "startup"), probe("head", "readiness"), probe("head", "liveness"), budget
             ),
             worker_probes=make_probes(
-                probe("worker", "startup"), probe("worker", "ready"), probe("worker", "live"), budget
+                probe("worker", "startup"), probe("worker", "readiness"), probe("worker", "liveness"), budget
             ),
             uses_ray=True,
             startup_budget_seconds=budget,

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Stand-in for `vllm serve`, used by the Ray group tests through the
+documented hook VLLM_FLEET_VLLM_BIN (head.sh runs `$VLLM_BIN serve <args>`).
+
+Standard library only. Serves on --host (default 0.0.0.0) / --port (default 8000):
+  GET /health     -> 200, empty body (like vLLM)
+  GET /v1/models  -> {"object": "list", "data": [{"id": <served name>, ...}]}
+The served name is --served-model-name (first value), else the model path.
+On start it prints one line to stderr, `fake-vllm: serving ... argv=<json>`,
+so tests can check ordering and that every argument arrived intact.
+SIGTERM/SIGINT: shut down and exit 0, as vLLM does.
+"""
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def parse(argv):
+    if not argv or argv[0] != "serve":
+        sys.exit("usage: fake_vllm.py serve MODEL [--served-model-name NAME] [--port P] [--host H] ...")
+    p = argparse.ArgumentParser(prog="fake_vllm.py serve", add_help=False)
+    p.add_argument("model")
+    p.add_argument("--served-model-name", nargs="+", default=None)
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="0.0.0.0")
+    args, _unknown = p.parse_known_args(argv[1:])
+    return args
+
+
+def main(argv):
+    args = parse(argv)
+    name = args.served_model_name[0] if args.served_model_name else args.model
+    models = json.dumps(
+        {
+            "object": "list",
+            "data": [{"id": name, "object": "model", "owned_by": "vllm", "root": args.model}],
+        }
+    ).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def _send(self, code, body=b"", ctype="application/json"):
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                self.wfile.write(body)
+            except ConnectionError:  # client gave up (e.g. a probe timed out)
+                pass
+
+        def do_GET(self):  # noqa: N802 (http.server naming)
+            path = self.path.split("?", 1)[0]
+            if path == "/health":
+                self._send(200)
+            elif path == "/v1/models":
+                self._send(200, models)
+            else:
+                self._send(404, b'{"error": "not found"}')
+
+        def log_message(self, fmt, *a):  # keep the pod log readable
+            pass
+
+    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    server.daemon_threads = True
+
+    def stop(signum, _frame):
+        print(f"fake-vllm: signal {signum}, shutting down", file=sys.stderr, flush=True)
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(
+        f"fake-vllm: serving {name!r} on {args.host}:{args.port} at {time.time():.3f} argv={json.dumps(argv)}",
+        file=sys.stderr,
+        flush=True,
+    )
+    server.serve_forever(poll_interval=0.2)
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
