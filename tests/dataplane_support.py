@@ -21,7 +21,6 @@ from components.render import Render, load_project, render_stack
 from components.stack_config import SecretValue
 
 PROJECT = Path(__file__).resolve().parent.parent
-SHARED = PROJECT.parent / "shared"
 TOKEN = "hf_TESTTOKEN_must_never_be_rendered_4242"
 
 WHEREABOUTS = {"type": "whereabouts", "range": "10.56.0.0/16"}

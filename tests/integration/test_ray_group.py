@@ -187,9 +187,9 @@ def run(*cmd, check=True, timeout=30, **kw):
 def netns_unusable() -> str | None:
     if os.geteuid() != 0:
         return "needs root for ip netns / unshare"
-    for tool in ("ip", "unshare"):
-        if not shutil.which(tool):
-            return f"{tool} not installed"
+    for command in ("ip", "unshare"):
+        if not shutil.which(command):
+            return f"{command} not installed"
     if not shutil.which("ray", path=str(PYTHON_BIN)):
         return f"ray CLI not found next to {sys.executable}"
     name = f"vfcheck{os.getpid()}"
@@ -496,7 +496,6 @@ def scenario_group_formation(lab: Lab) -> dict:
         assert "fake-vllm: serving" not in head.log_text(), "server started before the group formed"
         time.sleep(0.5)
 
-    t0 = time.monotonic()
     worker.start()
     formed, _ = wait_until(lab.group_ready, 90, "group to form and head + worker to be ready")
     log = head.log_text()
