@@ -41,6 +41,7 @@ import pytest
 import yaml
 
 from components import templates
+from components.constants import RAY_PORTS
 from components.render import load_project, render_stack
 
 from ..conftest import tool
@@ -57,9 +58,9 @@ SCRIPTS = ("head", "worker", "probe")
 
 
 # ---------------------------------------------------------------------------
-# Template context: the ONE place that builds it.  Integration point with the
-# core: replace the body with "render the stack, read head.sh / worker.sh /
-# probe.sh out of the ConfigMap" and keep the signature.
+# The plan of the test group, in the launcher's template vocabulary: the ONE
+# place that states it. `render_scripts` turns it into a stack, renders that
+# with the real program and checks the plan came out the same.
 # ---------------------------------------------------------------------------
 def build_context(**overrides) -> dict:
     ctx = {
@@ -68,17 +69,7 @@ def build_context(**overrides) -> dict:
         "expected_gpus": 2,
         "head_gpus": 1,
         "worker_gpus": 1,
-        "ray_ports": {
-            "gcs": 6379,
-            "node_manager": 6380,
-            "object_manager": 6381,
-            "runtime_env_agent": 6382,
-            "dashboard_agent_grpc": 6383,
-            "dashboard_agent_http": 52365,
-            "metrics_export": 8080,
-            "min_worker": 10002,
-            "max_worker": 10999,
-        },
+        "ray_ports": RAY_PORTS,
         "api_port": 8000,
         "wait_timeout_seconds": 120,
         "poll_interval_seconds": 1,
