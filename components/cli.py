@@ -48,14 +48,14 @@ def plan_table(render: Render) -> str:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
+    if bool(args.stack) == args.all_stacks:
+        raise RenderError("name one STACK or pass --all-stacks")
     project = load_project(args.project_dir)
     stacks = project.stacks() if args.all_stacks else [args.stack]
-    if not stacks or stacks == [None]:
-        raise RenderError("name a STACK or pass --all-stacks")
     # Render every stack before writing any, so one bad stack writes nothing at all.
     renders = [render_stack(project, stack) for stack in stacks]
     for render in renders:
-        out = Path(args.out) / render.stack if args.all_stacks else Path(args.out or f"rendered/{render.stack}")
+        out = Path(args.out or "rendered") / render.stack if args.all_stacks else Path(args.out or f"rendered/{render.stack}")
         written = write_render(render, out)
         if not args.quiet:
             print(plan_table(render))
@@ -115,14 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "render" and args.all_stacks and not args.out:
-        args.out = "rendered"
     try:
         return args.handler(args)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (RenderError, PluginValidationError, SourceError) as error:
+    except (ConfigError, RenderError, PluginValidationError, SourceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -17,21 +17,21 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PlainValidator,
     ValidationError,
     WithJsonSchema,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from .constants import API_PORT, DEFAULT_IMAGE, MAX_MODEL_NAME
+from .engine_args import check_engine_args
 from .errors import CONFIG_NAMESPACE, ConfigError, Issue, did_you_mean, key_path
 from .plugins.registry import NO_PLUGIN
 from .quantity import parse_quantity
 from .stack_config import SecretValue
+from .strict import StrictModel
 
 # ----------------------------------------------------------------- field types
 
@@ -81,14 +81,6 @@ Quantity = Annotated[str, BeforeValidator(_quantity)]
 PositiveInt = Annotated[int, Field(gt=0, strict=False)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 EngineArgValue = Union[bool, int, float, str, list[Union[bool, int, float, str]], dict[str, Any]]
-
-
-class StrictModel(BaseModel):
-    """Unknown keys are errors (a typo must never be silently ignored)."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
-    )
 
 
 # ------------------------------------------------------------------- plugins
@@ -287,9 +279,9 @@ def _unwrap(annotation: Any) -> Any:
             annotation = get_args(annotation)[0]
         elif origin is Union or str(origin) == "types.UnionType":
             members = [arg for arg in get_args(annotation) if arg is not type(None)]
-            annotation = members[0] if len(members) == 1 else annotation
             if len(members) != 1:
-                return annotation
+                return annotation  # a real union: no single model to suggest keys from
+            annotation = members[0]
         else:
             return annotation
 
@@ -362,15 +354,10 @@ class SelectedPlugin:
     path: tuple
 
 
-# Which config slots hold which kind of plugin. Plugin kinds added later register
-# a slot here and every model gets it; slots that are also fields of
-# `PluginDefaults` take the stack default when a model names none.
-MODEL_PLUGIN_SLOTS: dict[str, str] = {
-    "launcher": "launcher",
-    "storage": "storage",
-    "cache": "cache",
-    "network": "network",
-}
+# The plugin kinds a model chooses, each under the key of the same name. A kind
+# that is also a field of `PluginDefaults` takes the stack default when a model
+# names none.
+MODEL_PLUGIN_KINDS: tuple[str, ...] = ("launcher", "storage", "cache", "network")
 
 
 @dataclass(frozen=True)
@@ -426,16 +413,20 @@ def load_fleet(raw: Mapping[str, Any], registry) -> Fleet:
     models = []
     for index, model in enumerate(config.models):
         selected = {}
-        for slot, kind in MODEL_PLUGIN_SLOTS.items():
-            ref, path = getattr(model, slot, None), ("models", index, to_camel(slot))
+        issues += [
+            Issue(key_path(("models", index, "engineArgs", key)), message)
+            for key, message in check_engine_args(model.engine_args)
+        ]
+        for kind in MODEL_PLUGIN_KINDS:
+            ref, path = getattr(model, kind, None), ("models", index, kind)
             if ref is None:
-                ref, path = getattr(config.defaults, slot, None), ("defaults", to_camel(slot))
+                ref, path = getattr(config.defaults, kind, None), ("defaults", kind)
             if ref is None or ref.type == NO_PLUGIN:
                 continue
             choice, problems = _select(registry, kind, ref, path)
             issues.extend(problems)
             if choice:
-                selected[slot] = choice
+                selected[kind] = choice
         models.append(ModelSpec(index, model, selected))
     if issues:
         raise ConfigError(issues)
@@ -447,11 +438,11 @@ def _raw_plugin_issues(raw: Mapping[str, Any], registry) -> list[Issue]:
     issues: list[Issue] = []
     models = raw.get("models")
     for index, model in enumerate(models if isinstance(models, list) else []):
-        for slot, kind in MODEL_PLUGIN_SLOTS.items():
-            value = model.get(to_camel(slot)) if isinstance(model, Mapping) else None
+        for kind in MODEL_PLUGIN_KINDS:
+            value = model.get(kind) if isinstance(model, Mapping) else None
             try:
                 ref = PluginRef.model_validate(value)
             except ValidationError:
                 continue  # already reported by the core validation
-            issues += _select(registry, kind, ref, ("models", index, to_camel(slot)))[1]
+            issues += _select(registry, kind, ref, ("models", index, kind))[1]
     return issues

@@ -3,6 +3,7 @@
 DEFAULT_IMAGE = "vllm/vllm-openai:v0.33.0"
 API_PORT = 8000
 API_KEY_SECRET = "vllm-api-key"
+API_KEY_SECRET_KEY = "api-key"
 API_KEY_ENV = "VLLM_API_KEY"
 ENTRYPOINT_DIR = "/etc/vllm-fleet"
 STATE_DIR = "/var/run/vllm-fleet"
@@ -55,3 +56,5 @@ ANNOTATION_PULUMI_SKIP_AWAIT = "pulumi.com/skipAwait"
 # The StatefulSet controller adds `controller-revision-hash: <sts>-<10 chars>` to
 # every pod; label values stop at 63 characters, so object names stay short.
 MAX_MODEL_NAME = 40
+# A Linux interface name (IFNAMSIZ 16 with the NUL), as a pattern for settings and the plan's check.
+INTERFACE_NAME = r"^[a-zA-Z0-9_.-]{1,15}$"

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from . import _k8s
 from .config import FleetConfig
-from .constants import API_KEY_SECRET
 from .dataset_cache import DatasetCache, DatasetCacheArgs
 from .model_storage import ModelStorage, ModelStorageArgs
 from .plan import ModelPlan, common_labels
+from .plugins.types import ObjectSpec
 from .rdma_network import RdmaNetwork, RdmaNetworkArgs
 from .vllm_cluster import VllmCluster, VllmClusterArgs
 
@@ -40,19 +41,13 @@ def plan_summary(plan: ModelPlan) -> dict[str, Any]:
 class ApiKey(pulumi.ComponentResource):
     """The Secret behind VLLM_API_KEY, made from a Pulumi secret so it stays encrypted in state."""
 
-    def __init__(self, name: str, namespace: str, key: Any, labels: dict, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, namespace: str, secret: ObjectSpec, opts: pulumi.ResourceOptions | None = None):
         super().__init__("vllm-fleet:index:ApiKey", name, None, opts)
-        self.secret = k8s.core.v1.Secret(
-            name,
-            metadata={"name": name, "namespace": namespace, "labels": labels},
-            type="Opaque",
-            string_data={"api-key": pulumi.Output.secret(key)},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.register_outputs({"secretName": name})
+        self.secret = _k8s.register(secret, namespace, pulumi.ResourceOptions(parent=self))
+        self.register_outputs({"secretName": secret.name})
 
 
-def deploy(config: FleetConfig, plans: list[ModelPlan]) -> dict[str, Any]:
+def deploy(config: FleetConfig, plans: list[ModelPlan], api_key: Optional[ObjectSpec] = None) -> dict[str, Any]:
     depends: list[pulumi.Resource] = []
     if config.create_namespace:
         holds_weights = any(spec.retain_on_delete for plan in plans for spec in plan.weights.objects)
@@ -64,9 +59,8 @@ def deploy(config: FleetConfig, plans: list[ModelPlan]) -> dict[str, Any]:
         )
         depends.append(namespace)
 
-    if config.api_key is not None:
-        key = ApiKey(API_KEY_SECRET, config.namespace, config.api_key.value,
-                     common_labels("fleet", config.image, "api-key"), opts=pulumi.ResourceOptions(depends_on=depends))
+    if api_key is not None:
+        key = ApiKey(api_key.name, config.namespace, api_key, opts=pulumi.ResourceOptions(depends_on=depends))
         depends = [*depends, key]
 
     summaries = {}

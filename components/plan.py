@@ -16,8 +16,10 @@ from .config import ApiAccess, Fleet, ModelConfig, ModelSpec, NodePool, Selected
 from .constants import (
     ANNOTATION_RESOURCE_NAME,
     API_KEY_SECRET,
+    API_KEY_SECRET_KEY,
     API_PORT,
     FLUID_API,
+    INTERFACE_NAME,
     LABEL_COMPONENT,
     LABEL_INSTANCE,
     LABEL_MANAGED_BY,
@@ -29,9 +31,9 @@ from .constants import (
     WEIGHTS_MOUNT,
     WEIGHTS_VOLUME,
 )
-from .engine_args import check_engine_args, engine_flags
+from .engine_args import engine_flags
 from .errors import ConfigError, Issue, key_path
-from .plugins.types import CachePlan, Entrypoints, NetworkPlan, PodAdditions, Probes, WeightsPlan
+from .plugins.types import CachePlan, Entrypoints, NetworkPlan, ObjectSpec, PodAdditions, Probes, SecretKeyRef, WeightsPlan
 from .quantity import format_bytes, format_cpu, parse_quantity
 from .stack_config import SecretValue
 
@@ -172,11 +174,6 @@ class Names:
         return f"{self.model}-worker"
 
     @property
-    def group_service(self) -> str:
-        """Headless Service that gives every group member a stable DNS name."""
-        return f"{self.model}-group"
-
-    @property
     def api_service(self) -> str:
         return self.model
 
@@ -186,7 +183,7 @@ class Names:
 
     @property
     def group(self) -> str:
-        """The NetworkPolicy and PodDisruptionBudget that cover the whole group."""
+        """What covers the whole group: its headless Service (stable member DNS), NetworkPolicy and PDB."""
         return f"{self.model}-group"
 
     @property
@@ -208,7 +205,7 @@ class Names:
 
     @property
     def head_address(self) -> str:
-        return f"{self.head}-0.{self.group_service}.{self.namespace}.svc.cluster.local"
+        return f"{self.head}-0.{self.group}.{self.namespace}.svc.cluster.local"
 
     def api_url(self, port: int) -> str:
         return f"http://{self.api_service}.{self.namespace}.svc.cluster.local:{port}/v1"
@@ -287,8 +284,8 @@ class ModelPlan:
     pod: PodAdditions = PodAdditions()
     serve_args: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
-    #: Secret holding VLLM_API_KEY, when the stack sets one.
-    api_key_secret: Optional[str] = None
+    #: Where the head reads VLLM_API_KEY, when the stack sets a key.
+    api_key: Optional[SecretKeyRef] = None
     api_access: Optional[ApiAccess] = None
     cache: Optional[CachePlan] = None
     network: Optional[NetworkPlan] = None
@@ -427,7 +424,7 @@ def cached_weights(weights: WeightsPlan, cache: CachePlan, namespace: str) -> We
 
 # ----------------------------------------------------------------- network
 
-_IFNAME = re.compile(r"^[a-zA-Z0-9_.-]{1,15}$")
+_IFNAME = re.compile(INTERFACE_NAME)
 
 
 def check_network(network: NetworkPlan) -> None:
@@ -496,10 +493,6 @@ def _with_root(selected: SelectedPlugin, call: Callable[..., Any], *args: Any) -
 def plan_model(spec: ModelSpec, fleet: Fleet) -> ModelPlan:
     config = spec.config
     launcher = spec.plugins["launcher"]
-    problems = check_engine_args(config.engine_args)
-    if problems:
-        key, message = problems[0]
-        raise PlanError(("engineArgs", key), message)
     node_pool = config.node_pool or fleet.config.node_pool
     gpus = plan_gpus(
         config.parallelism.tensor,
@@ -517,7 +510,7 @@ def plan_model(spec: ModelSpec, fleet: Fleet) -> ModelPlan:
         gpus=gpus,
         names=Names(config.name, fleet.config.namespace),
         notes=gpus.notes,
-        api_key_secret=API_KEY_SECRET if fleet.config.api_key is not None else None,
+        api_key=SecretKeyRef(API_KEY_SECRET, API_KEY_SECRET_KEY) if fleet.config.api_key is not None else None,
         api_access=fleet.config.api_access,
         hf_token=fleet.config.hf_token,
     )
@@ -547,11 +540,24 @@ def plan_model(spec: ModelSpec, fleet: Fleet) -> ModelPlan:
         weights=weights,
         cache=cache,
         network=network,
-        pod=plan.pod.merge(pod),
+        pod=pod,
         serve_args=base_serve_args(plan, weights.model_path),
         notes=tuple(notes),
     )
     return replace(plan, entrypoints=launcher.plugin.entrypoints(launcher.settings, plan))
+
+
+def api_key_secret(fleet: Fleet) -> Optional[ObjectSpec]:
+    """The Secret behind VLLM_API_KEY; its value stays a `SecretValue`, so Pulumi keeps it secret."""
+    if fleet.config.api_key is None:
+        return None
+    return ObjectSpec(
+        "v1",
+        "Secret",
+        API_KEY_SECRET,
+        {"type": "Opaque", "stringData": {API_KEY_SECRET_KEY: fleet.config.api_key}},
+        labels=common_labels("fleet", fleet.config.image, "api-key"),
+    )
 
 
 def plan_fleet(fleet: Fleet) -> list[ModelPlan]:

@@ -59,10 +59,9 @@ def _env(plan: ModelPlan, role: str) -> list[dict[str, Any]]:
     ]
     if plan.gpus.multi_node:
         env.append({"name": "VLLM_HOST_IP", **pod_ip})
-    if role == HEAD and plan.api_key_secret:
+    if role == HEAD and plan.api_key:
         # vLLM reads the key from the environment; it never appears in argv or the object.
-        key_ref = {"secretKeyRef": {"name": plan.api_key_secret, "key": "api-key"}}
-        env.append({"name": API_KEY_ENV, "valueFrom": key_ref})
+        env.append(plan.api_key.env(API_KEY_ENV))
     if role == WORKER:
         index_label = "metadata.labels['apps.kubernetes.io/pod-index']"
         env.append({"name": "VLLM_FLEET_POD_INDEX", "valueFrom": {"fieldRef": {"fieldPath": index_label}}})
@@ -198,8 +197,8 @@ class VllmCluster(pulumi.ComponentResource):
     def _group_service(self) -> k8s.core.v1.Service:
         plan = self._plan
         return k8s.core.v1.Service(
-            plan.names.group_service,
-            metadata=self._meta(plan.names.group_service, "group"),
+            plan.names.group,
+            metadata=self._meta(plan.names.group, "group"),
             spec={
                 "clusterIP": "None",
                 # Members must resolve each other before they are ready: readiness
@@ -272,7 +271,7 @@ class VllmCluster(pulumi.ComponentResource):
             metadata=self._meta(name, role, annotations),
             spec={
                 "replicas": replicas,
-                "serviceName": plan.names.group_service,
+                "serviceName": plan.names.group,
                 # Group members start together; ordered start would serialise the wait.
                 "podManagementPolicy": "Parallel",
                 "selector": {"matchLabels": selector_labels(plan.name, role)},

@@ -11,15 +11,14 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from ..constants import ENTRYPOINT_DIR, RAY_PORTS, STATE_DIR
+from ..constants import ENTRYPOINT_DIR, RAY_PORTS
 from ..plan import ModelPlan, make_probes
-from ..plugins.types import Entrypoints
+from ..plugins.types import Entrypoints, Probes
 from ..plugins.protocol import PluginSettings
 from ..templates import render
 
 
-def _http_health(port: int) -> dict:
-    return {"httpGet": {"path": "/health", "port": "http"}}
+HTTP_HEALTH = {"httpGet": {"path": "/health", "port": "http"}}
 
 
 def _exec(*argv: str) -> dict:
@@ -32,13 +31,27 @@ def _script(name: str) -> tuple[str, ...]:
 
 def single_pod_entrypoints(plan: ModelPlan) -> Entrypoints:
     """TP×PP fits one pod: vLLM's default multiprocessing executor, nothing to coordinate."""
-    health = _http_health(plan.api_port)
     script = render("single.sh.j2", model_name=plan.name, serve_args=list(plan.serve_args))
     budget = plan.config.startup_timeout_seconds
     return Entrypoints(
         scripts={"head.sh": script},
         head_command=_script("head.sh"),
-        head_probes=make_probes(health, health, health, budget),
+        head_probes=make_probes(HTTP_HEALTH, HTTP_HEALTH, HTTP_HEALTH, budget),
+        startup_budget_seconds=budget,
+    )
+
+
+def group_entrypoints(
+    folder: str, context: dict, head_probes: Probes, worker_probes: Probes, budget: int, uses_ray: bool = False
+) -> Entrypoints:
+    """A multi-pod group: head.sh, worker.sh and probe.sh from `templates/<folder>/`, one context."""
+    return Entrypoints(
+        scripts={f"{script}.sh": render(f"{folder}/{script}.sh.j2", **context) for script in ("head", "worker", "probe")},
+        head_command=_script("head.sh"),
+        worker_command=_script("worker.sh"),
+        head_probes=head_probes,
+        worker_probes=worker_probes,
+        uses_ray=uses_ray,
         startup_budget_seconds=budget,
     )
 
@@ -72,31 +85,14 @@ class RayLauncher:
             "poll_interval_seconds": settings.poll_interval_seconds,
             "watchdog_grace_seconds": settings.watchdog_grace_seconds,
             "serve_args": [*plan.serve_args, "--distributed-executor-backend", "ray"],
-            "state_dir": STATE_DIR,
-        }
-        scripts = {
-            "head.sh": render("ray/head.sh.j2", **context),
-            "worker.sh": render("ray/worker.sh.j2", **context),
-            "probe.sh": render("ray/probe.sh.j2", **context),
         }
         budget = settings.wait_timeout_seconds + plan.config.startup_timeout_seconds
 
-        def probe(role: str, check: str) -> dict:
-            return _exec(*_script("probe.sh"), role, check)
+        def probes(role: str) -> Probes:
+            checks = (_exec(*_script("probe.sh"), role, check) for check in ("startup", "readiness", "liveness"))
+            return make_probes(*checks, budget)
 
-        return Entrypoints(
-            scripts=scripts,
-            head_command=_script("head.sh"),
-            worker_command=_script("worker.sh"),
-            head_probes=make_probes(
-                probe("head", "startup"), probe("head", "readiness"), probe("head", "liveness"), budget
-            ),
-            worker_probes=make_probes(
-                probe("worker", "startup"), probe("worker", "readiness"), probe("worker", "liveness"), budget
-            ),
-            uses_ray=True,
-            startup_budget_seconds=budget,
-        )
+        return group_entrypoints("ray", context, probes("head"), probes("worker"), budget, uses_ray=True)
 
 
 class NativeLauncher:
@@ -118,19 +114,13 @@ class NativeLauncher:
             "wait_timeout_seconds": settings.wait_timeout_seconds,
             "serve_args": list(plan.serve_args),
         }
-        health = _http_health(plan.api_port)
         budget = settings.wait_timeout_seconds + plan.config.startup_timeout_seconds
         # Headless workers serve no HTTP; they are alive while the head's rendezvous port answers.
         head_reachable = _exec(*_script("probe.sh"))
-        return Entrypoints(
-            scripts={
-                "head.sh": render("native/head.sh.j2", **context),
-                "worker.sh": render("native/worker.sh.j2", **context),
-                "probe.sh": render("native/probe.sh.j2", **context),
-            },
-            head_command=_script("head.sh"),
-            worker_command=_script("worker.sh"),
-            head_probes=make_probes(health, health, health, budget),
-            worker_probes=make_probes(head_reachable, head_reachable, head_reachable, budget),
-            startup_budget_seconds=budget,
+        return group_entrypoints(
+            "native",
+            context,
+            make_probes(HTTP_HEALTH, HTTP_HEALTH, HTTP_HEALTH, budget),
+            make_probes(head_reachable, head_reachable, head_reachable, budget),
+            budget,
         )

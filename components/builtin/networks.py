@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field, model_validator
 
-from ..constants import ANNOTATION_RESOURCE_NAME, NAD_API
+from ..constants import ANNOTATION_RESOURCE_NAME, INTERFACE_NAME, NAD_API
 from ..plan import ModelPlan, PlanError
 from ..plugins.types import NetworkPlan, ObjectSpec
 from ..plugins.protocol import PluginSettings
@@ -23,7 +23,6 @@ from ..plugins.protocol import PluginSettings
 CNI_VERSION = "1.0.0"
 SHARED_RDMA_RESOURCE = "rdma/rdma_shared_device_a"
 _RESOURCE = r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?/[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$"
-_IFNAME = r"^[a-zA-Z0-9_.-]{1,15}$"
 
 
 def _network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -110,7 +109,7 @@ class FabricSettings(PluginSettings):
 class AttachedSettings(FabricSettings):
     """Fabrics that add an interface through a NetworkAttachmentDefinition."""
 
-    interface: str = Field("net1", pattern=_IFNAME, description="Interface name in the pod (fixed, for NCCL).")
+    interface: str = Field("net1", pattern=INTERFACE_NAME, description="Interface name in the pod (fixed, for NCCL).")
     ipam: Ipam = Field(description="Addresses of the secondary interface.")
     mtu: Optional[int] = Field(None, ge=576, le=9216, description="Interface MTU (jumbo frames: 9000).")
 
@@ -230,7 +229,7 @@ class MacvlanNetwork:
     name: ClassVar[str] = "macvlan"
 
     class Settings(AttachedSettings):
-        master: str = Field(pattern=_IFNAME, description="Host interface the macvlan sits on, e.g. ens2f0.")
+        master: str = Field(pattern=INTERFACE_NAME, description="Host interface the macvlan sits on, e.g. ens2f0.")
         mode: Literal["bridge", "private", "vepa", "passthru"] = Field("bridge", description="macvlan mode.")
         rdma_resource: Optional[str] = Field(
             None, pattern=_RESOURCE, description="Shared RDMA device (rdma/rdma_shared_device_a) for RoCE; omitted = TCP."
@@ -250,7 +249,7 @@ class IpoibNetwork:
     name: ClassVar[str] = "ipoib"
 
     class Settings(AttachedSettings):
-        master: str = Field(pattern=_IFNAME, description="Host IPoIB interface, e.g. ibs3f1.")
+        master: str = Field(pattern=INTERFACE_NAME, description="Host IPoIB interface, e.g. ibs3f1.")
         resource_name: str = _resource_field(SHARED_RDMA_RESOURCE, "RDMA device resource the pods request.")
         link_type: Literal["ib"] = Field("ib", description="IPoIB is InfiniBand.")
 
@@ -274,7 +273,7 @@ class RdmaSharedNetwork:
     class Settings(FabricSettings):
         resource_name: str = _resource_field(SHARED_RDMA_RESOURCE, "Shared RDMA device resource.")
         link_type: Literal["eth", "ib"] = Field("ib", description="ib: InfiniBand (typical); eth: RoCE.")
-        pod_interface: str = Field("eth0", pattern=_IFNAME, description="The pod's own interface, for bootstrap.")
+        pod_interface: str = Field("eth0", pattern=INTERFACE_NAME, description="The pod's own interface, for bootstrap.")
 
     def attachment(self, settings: "RdmaSharedNetwork.Settings", plan: ModelPlan) -> NetworkPlan:
         return _plan(self.name, settings, settings.pod_interface, None, settings.resource_name, rdma=True)

@@ -46,10 +46,6 @@ class FetchSettings(NewClaim.Settings):
     )
 
 
-def _secret_env(name: str, ref: SecretKeyRef) -> dict[str, Any]:
-    return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
-
-
 def fetch_job(plan: ModelPlan, claim: str, image: str, script: str, env: list[dict[str, Any]]) -> tuple[ObjectSpec, ...]:
     """The script's ConfigMap and the Job that runs it against the claim (read-write, non-root)."""
     name = plan.names.fetch
@@ -192,7 +188,7 @@ class HuggingFaceSource:
                 ObjectSpec("v1", "Secret", ref.name, {"type": "Opaque", "stringData": {ref.key: plan.hf_token}},
                            labels=plan.labels("fetch")),
             )
-            env.append(_secret_env("HF_TOKEN", ref))
+            env.append(ref.env("HF_TOKEN"))
         script = fetch_script(
             "fetch/huggingface.sh.j2",
             plan,
@@ -246,7 +242,7 @@ class S3Source:
         if settings.credentials_secret:
             access = SecretKeyRef(settings.credentials_secret, settings.access_key_id_key)
             secret = SecretKeyRef(settings.credentials_secret, settings.secret_access_key_key)
-            env = [_secret_env("AWS_ACCESS_KEY_ID", access), _secret_env("AWS_SECRET_ACCESS_KEY", secret)]
+            env = [access.env("AWS_ACCESS_KEY_ID"), secret.env("AWS_SECRET_ACCESS_KEY")]
         script = fetch_script(
             "fetch/s3.sh.j2",
             plan,

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel
 
+from ..strict import StrictModel
 from .types import CachePlan, Entrypoints, NetworkPlan, WeightsPlan
 
 if TYPE_CHECKING:
     from ..plan import ModelPlan
 
 
-class PluginSettings(BaseModel):
-    """A base for plugin settings: camelCase keys like the core config, unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
+class PluginSettings(StrictModel):
+    """A base for plugin settings: the same key style and strictness as the core config."""
 
 
 @runtime_checkable

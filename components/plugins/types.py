@@ -67,6 +67,10 @@ class SecretKeyRef:
     name: str
     key: str
 
+    def env(self, variable: str) -> dict[str, Any]:
+        """The container env var that carries this key; the value never enters the pod spec."""
+        return {"name": variable, "valueFrom": {"secretKeyRef": {"name": self.name, "key": self.key}}}
+
 
 @dataclass(frozen=True)
 class MountSource:
