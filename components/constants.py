@@ -12,14 +12,20 @@ WEIGHTS_MOUNT = "/models"
 CACHE_DIR = "/root/.cache"
 # The pod volume that holds the weights; a cache swaps what it points at, never its name.
 WEIGHTS_VOLUME = "weights"
-# Written by a fetch Job after the last file; vLLM pods start only once it exists.
+# Written after the last file (first line: the source fetched); vLLM pods start only once it
+# names the source they expect. A fetch in progress keeps its source in the second file.
 WEIGHTS_MARKER = ".vllm-fleet-complete"
+WEIGHTS_FETCHING = ".vllm-fleet-fetching"
+# On a fetch Job's pod template and the vLLM pods: a source change replaces the Job and rolls the pods.
+ANNOTATION_WEIGHTS_SOURCE = "vllm-fleet.io/weights-source"
 
-# Fetch Jobs: pinned images and the one pinned package they install.
-FETCH_PYTHON_IMAGE = "python:3.12.7-slim-bookworm"
-HUGGINGFACE_HUB_PACKAGE = "huggingface_hub==0.35.3"
+# Fetch Jobs install nothing at run time (air-gapped clusters): huggingface fetches run on the
+# model's own vLLM image (it ships the `hf` CLI, pinned by the image tag); s3 on a pinned aws-cli.
 FETCH_S3_IMAGE = "amazon/aws-cli:2.17.0"
 FETCH_UID = 1000
+# Fetch pods' app.kubernetes.io/name: no selector of a group (Service, NetworkPolicy, PDB,
+# StatefulSet) selects them, because those all select app.kubernetes.io/name=vllm.
+FETCH_APP_NAME = "vllm-fleet-fetch"
 
 # Fluid (data.fluid.io) and Multus (k8s.cni.cncf.io).
 FLUID_API = "data.fluid.io/v1alpha1"

@@ -1,15 +1,31 @@
-"""Storage plugins: where a model's weights live, mounted read-only at /models."""
+"""Storage plugins: where a model's weights live, mounted read-only at /models.
+
+A claim the stack creates starts empty. Whatever fills it (a fetch Job, or
+someone by hand for `new-pvc`) writes the completion marker after the last
+file, and every vLLM pod waits for it in an init container (bounded, logged),
+so no pod ever serves a missing or half-written model.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field, field_validator
 
+from ..constants import WEIGHTS_MARKER, WEIGHTS_MOUNT, WEIGHTS_VOLUME
 from ..plan import ModelPlan, PlanError, claim_mount, weights_path
-from ..plugins.types import MountSource, ObjectSpec, WeightsPlan
+from ..plugins.types import MountSource, ObjectSpec, PodAdditions, WeightsPlan
 from ..plugins.protocol import PluginSettings
 from ..quantity import parse_quantity
+from ..templates import render
+
+WAIT_POLL_SECONDS = 10
+RESTRICTED = {
+    "allowPrivilegeEscalation": False,
+    "privileged": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 
 def check_shared_access(access_mode: str, plan: ModelPlan, field: str = "accessMode") -> None:
@@ -44,40 +60,92 @@ class ExistingClaim:
         )
 
 
+class ClaimSettings(PluginSettings):
+    """A claim the stack creates: every source that fills a new claim shares these keys."""
+
+    size: str = Field(description="Claim size, e.g. 500Gi (growing it later is an in-place update).")
+    storage_class: Optional[str] = Field(None, description="StorageClass; omitted = the cluster default.")
+    access_mode: Literal["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"] = Field(
+        "ReadWriteMany", description="Access mode; several nodes need ReadWriteMany or ReadOnlyMany."
+    )
+    claim_name: Optional[str] = Field(None, description="Claim name; defaults to <model>-weights.")
+    path: Optional[str] = Field(None, description="Folder of the weights inside the claim; defaults to the model id.")
+    protect: bool = Field(
+        True, description="Block deletion and replacement by Pulumi and keep the claim on delete. false opts out."
+    )
+
+    @field_validator("size")
+    @classmethod
+    def _size_is_quantity(cls, value: str) -> str:
+        parse_quantity(value)
+        return value
+
+
+class WaitSettings(PluginSettings):
+    wait_timeout_seconds: int = Field(
+        14400, gt=0, description="How long each vLLM pod waits for the completion marker (then it restarts)."
+    )
+
+
 class NewClaim:
     kind: ClassVar[str] = "storage"
     name: ClassVar[str] = "new-pvc"
 
-    class Settings(PluginSettings):
-        size: str = Field(description="Claim size, e.g. 500Gi (growing it later is an in-place update).")
-        storage_class: Optional[str] = Field(None, description="StorageClass; omitted = the cluster default.")
-        access_mode: Literal["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"] = Field(
-            "ReadWriteMany", description="Access mode; several nodes need ReadWriteMany or ReadOnlyMany."
+    class Settings(ClaimSettings, WaitSettings):
+        wait_for_marker: bool = Field(
+            True,
+            description="Pods wait for <path>/.vllm-fleet-complete, written by whoever fills the claim; "
+            "false for a claim that is filled before the pods start.",
         )
-        claim_name: Optional[str] = Field(None, description="Claim name; defaults to <model>-weights.")
-        path: Optional[str] = Field(None, description="Folder of the weights inside the claim; defaults to the model id.")
-        protect: bool = Field(
-            True, description="Block deletion and replacement by Pulumi and keep the claim on delete. false opts out."
-        )
-
-        @field_validator("size")
-        @classmethod
-        def _size_is_quantity(cls, value: str) -> str:
-            parse_quantity(value)
-            return value
 
     def weights(self, settings: "NewClaim.Settings", plan: ModelPlan) -> WeightsPlan:
         claim = new_claim(settings, plan)
+        model_path = weights_path(settings.path, plan.config.model)
+        pod = claim_mount(claim.name)
+        check = None
+        if settings.wait_for_marker:
+            filled_by = f"whoever fills claim {claim.name} (new-pvc: write the marker after the last file)"
+            check = pod.merge(PodAdditions(init_containers=(
+                wait_for_weights(plan, model_path, settings.wait_timeout_seconds, "", filled_by),
+            )))
         return WeightsPlan(
-            model_path=weights_path(settings.path, plan.config.model),
+            model_path=model_path,
             objects=(claim,),
-            pod=claim_mount(claim.name),
+            pod=check or pod,
             description=f"new claim {claim.name} ({settings.size})",
             mount=MountSource(uri=f"pvc://{claim.name}"),
+            ready_timeout_seconds=settings.wait_timeout_seconds if check else 0,
+            fill_check=check,
         )
 
 
-def new_claim(settings: NewClaim.Settings, plan: ModelPlan) -> ObjectSpec:
+def wait_for_weights(plan: ModelPlan, model_path: str, timeout_seconds: int, source: str, filled_by: str) -> dict[str, Any]:
+    """Init container: the vLLM image (already on the node) polls for the marker naming `source`.
+
+    An empty `source` accepts any marker (a claim filled by hand). Bounded and logged.
+    """
+    script = render(
+        "fetch/wait.sh.j2",
+        model_name=plan.name,
+        marker_path=f"{model_path}/{WEIGHTS_MARKER}",
+        expected_source=source,
+        filled_by=filled_by,
+        timeout_seconds=timeout_seconds,
+        poll_seconds=WAIT_POLL_SECONDS,
+    )
+    return {
+        "name": "wait-for-weights",
+        "image": plan.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["/bin/bash", "-c", script],
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+        "volumeMounts": [{"name": WEIGHTS_VOLUME, "mountPath": WEIGHTS_MOUNT, "readOnly": True}],
+        # It only reads the marker and sleeps.
+        "securityContext": {**RESTRICTED, "readOnlyRootFilesystem": True},
+    }
+
+
+def new_claim(settings: ClaimSettings, plan: ModelPlan) -> ObjectSpec:
     """A claim for weights, protected and retained unless `protect: false`: re-filling one costs hours."""
     check_shared_access(settings.access_mode, plan)
     spec = {

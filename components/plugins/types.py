@@ -109,6 +109,9 @@ class WeightsPlan:
     remote: bool = False
     #: Seconds pods may wait for the weights to arrive (a fetch Job), added to `pulumi up`'s wait.
     ready_timeout_seconds: int = 0
+    #: What a pod needs to wait until the claim is filled (its volume and the bounded wait as an
+    #: init container); a cache runs it before warming, so it never warms an empty claim.
+    fill_check: Optional[PodAdditions] = None
 
 
 @dataclass(frozen=True)
