@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..constants import FLUID_API
 from ..plan import ModelPlan, PlanError
-from ..plugins.types import CachePlan, MountSource, ObjectSpec, WeightsPlan
+from ..plugins.types import CachePlan, MountSource, ObjectSpec, PodAdditions, WeightsPlan
 from ..plugins.protocol import PluginSettings
 from ..quantity import parse_quantity
 
@@ -219,7 +219,7 @@ class FluidCache:
         return CachePlan(
             dataset=dataset,
             runtime=runtime,
-            loads=_loads(settings.warmup, plan, name, labels),
+            loads=_loads(settings.warmup, plan, name, labels, None if weights.remote else weights.fill_check),
             schemes=self.schemes,
             description=f"{self.runtime_kind} ×{settings.replicas} ({'+'.join(t.medium for t in settings.tiers)})",
         )
@@ -236,7 +236,11 @@ def _mount_entry(uri: str, path: str, options: dict[str, str], secrets: dict[str
     return entry
 
 
-def _loads(warmup: Warmup, plan: ModelPlan, dataset: str, labels: dict[str, str]) -> tuple[ObjectSpec, ...]:
+def _loads(
+    warmup: Warmup, plan: ModelPlan, dataset: str, labels: dict[str, str], fill_check: Optional[PodAdditions]
+) -> tuple[ObjectSpec, ...]:
+    """The warm-up DataLoads; with a claim that is still being filled, the `Once` load runs after
+    a DataProcess that waits (bounded, logged) for its completion marker, so it never warms an empty claim."""
     base = {
         "dataset": {"name": dataset, "namespace": plan.namespace},
         "loadMetadata": warmup.load_metadata,
@@ -244,11 +248,36 @@ def _loads(warmup: Warmup, plan: ModelPlan, dataset: str, labels: dict[str, str]
     }
     loads = []
     if warmup.once:
-        loads.append(ObjectSpec(FLUID_API, "DataLoad", f"{dataset}-warmup", {"spec": {**base, "policy": "Once"}}, labels=labels))
+        once = {**base, "policy": "Once"}
+        if fill_check is not None:
+            gate = _weights_filled(plan, dataset, labels, fill_check)
+            loads.append(gate)
+            once["runAfter"] = {"apiVersion": FLUID_API, "kind": "DataProcess", "name": gate.name, "namespace": plan.namespace}
+        loads.append(ObjectSpec(FLUID_API, "DataLoad", f"{dataset}-warmup", {"spec": once}, labels=labels))
     if warmup.schedule:
         spec = {**base, "policy": "Cron", "schedule": warmup.schedule}
         loads.append(ObjectSpec(FLUID_API, "DataLoad", f"{dataset}-warmup-cron", {"spec": spec}, labels=labels))
     return tuple(loads)
+
+
+def _weights_filled(plan: ModelPlan, dataset: str, labels: dict[str, str], fill_check: PodAdditions) -> ObjectSpec:
+    """A Fluid DataProcess whose pod is the vLLM pods' own wait for the marker, on the raw claim.
+
+    It reads the claim, not the Dataset: a cache's metadata may not show a marker written later.
+    Fluid mounts the Dataset too (at /fluid-dataset); the wait does not read it.
+    """
+    pod_spec = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "containers": list(fill_check.init_containers),
+        "volumes": list(fill_check.volumes),
+    }
+    spec = {
+        "dataset": {"name": dataset, "namespace": plan.namespace, "mountPath": "/fluid-dataset"},
+        "processor": {"job": {"podSpec": pod_spec}},
+    }
+    return ObjectSpec(FLUID_API, "DataProcess", f"{dataset}-ready", {"spec": spec}, labels=labels)
 
 
 class AlluxioCache(FluidCache):
