@@ -37,6 +37,15 @@ def check_shared_access(access_mode: str, plan: ModelPlan, field: str = "accessM
         )
 
 
+def _folder(value: Optional[str]) -> Optional[str]:
+    """A folder inside the claim: no '.'/'..' segment can leave it, no control character can break a log line."""
+    if value is not None:
+        segments = [s for s in value.split("/") if s]
+        if len(value) > 255 or any(s in (".", "..") for s in segments) or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError(f"path {value!r} must be a folder inside the claim: no '.' or '..' segments or control characters, at most 255 characters")
+    return value
+
+
 class ExistingClaim:
     kind: ClassVar[str] = "storage"
     name: ClassVar[str] = "existing-pvc"
@@ -49,6 +58,8 @@ class ExistingClaim:
         access_mode: Literal["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"] = Field(
             "ReadOnlyMany", description="The claim's access mode, checked against the group's pod count."
         )
+
+        _path = field_validator("path")(classmethod(lambda cls, value: _folder(value)))
 
     def weights(self, settings: "ExistingClaim.Settings", plan: ModelPlan) -> WeightsPlan:
         check_shared_access(settings.access_mode, plan)
@@ -79,6 +90,8 @@ class ClaimSettings(PluginSettings):
     def _size_is_quantity(cls, value: str) -> str:
         parse_quantity(value)
         return value
+
+    _path = field_validator("path")(classmethod(lambda cls, value: _folder(value)))
 
 
 class WaitSettings(PluginSettings):
