@@ -32,8 +32,8 @@ def test_runtime_and_dataset_share_name_and_loads_point_at_it(name):
     assert cache.runtime.kind == kind
     assert cache.runtime.name == cache.dataset.name == "llm-cache"
     assert cache.dataset.namespaced and cache.runtime.namespaced
-    assert [load.body["spec"]["dataset"] for load in cache.loads] == [{"name": "llm-cache", "namespace": "llm-test"}]
-    assert cache.loads[0].body["spec"]["policy"] == "Once"
+    assert [load.body["spec"]["dataset"] for load in cache.loads if load.kind == "DataLoad"] == [{"name": "llm-cache", "namespace": "llm-test"}]
+    assert cache.loads[-1].body["spec"]["policy"] == "Once"
 
 
 def test_tiers_become_levels_with_quota_and_watermarks():
@@ -51,7 +51,7 @@ def test_tiers_become_levels_with_quota_and_watermarks():
 
 def test_cron_warmup_adds_a_second_dataload():
     settings = {**ALLUXIO, "warmup": {"schedule": "0 */6 * * *", "paths": ["/org"], "replicas": 2}}
-    once, cron = plan(config(model(cache=settings))).cache.loads
+    once, cron = [load for load in plan(config(model(cache=settings))).cache.loads if load.kind == "DataLoad"]
     assert cron.body["spec"]["policy"] == "Cron" and cron.body["spec"]["schedule"] == "0 */6 * * *"
     assert once.body["spec"]["target"] == [{"path": "/org", "replicas": 2}]
     assert plan(config(model(cache={**ALLUXIO, "warmup": {"once": False}}))).cache.loads == ()
