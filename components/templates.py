@@ -249,7 +249,8 @@ def text_environment() -> jinja2.Environment:
     return _environment()
 
 
-def environment(template: str) -> jinja2.Environment:
+def environment(template: str = SHELL_SUFFIX) -> jinja2.Environment:
+    """The environment for `template`; with no name, the shell one (every `*.sh.j2`)."""
     return shell_environment() if template.endswith(SHELL_SUFFIX) else text_environment()
 
 

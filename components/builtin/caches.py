@@ -219,7 +219,8 @@ class FluidCache:
         return CachePlan(
             dataset=dataset,
             runtime=runtime,
-            loads=_loads(settings.warmup, plan, name, labels, None if weights.remote else weights.fill_check),
+            # Wait for the claim only where the Dataset reads it (not a bucket, not an explicit mount).
+            loads=_loads(settings.warmup, plan, name, labels, None if weights.remote or settings.mount else weights.fill_check),
             schemes=self.schemes,
             description=f"{self.runtime_kind} ×{settings.replicas} ({'+'.join(t.medium for t in settings.tiers)})",
         )

@@ -59,7 +59,10 @@ class ExistingClaim:
             "ReadOnlyMany", description="The claim's access mode, checked against the group's pod count."
         )
 
-        _path = field_validator("path")(classmethod(lambda cls, value: _folder(value)))
+        @field_validator("path")
+        @classmethod
+        def _path_in_claim(cls, value: Optional[str]) -> Optional[str]:
+            return _folder(value)
 
     def weights(self, settings: "ExistingClaim.Settings", plan: ModelPlan) -> WeightsPlan:
         check_shared_access(settings.access_mode, plan)
@@ -91,7 +94,10 @@ class ClaimSettings(PluginSettings):
         parse_quantity(value)
         return value
 
-    _path = field_validator("path")(classmethod(lambda cls, value: _folder(value)))
+    @field_validator("path")
+    @classmethod
+    def _path_in_claim(cls, value: Optional[str]) -> Optional[str]:
+        return _folder(value)
 
 
 class WaitSettings(PluginSettings):
