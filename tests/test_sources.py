@@ -40,6 +40,7 @@ def test_huggingface_fills_a_protected_claim_with_a_job_and_the_token_as_a_secre
         ("Secret", "llm-fetch"),
         ("ConfigMap", "llm-fetch"),
         ("Job", "llm-fetch"),
+        ("NetworkPolicy", "llm-fetch"),
     }
     claim = next(o for o in planned.weights.objects if o.kind == "PersistentVolumeClaim")
     assert claim.protect and claim.retain_on_delete
@@ -300,12 +301,14 @@ def test_no_group_selector_in_any_rendered_stack_selects_a_fetch_pod(tmp_path):
     fetch_pods = members = 0
     for rendered in renders:
         objects = rendered.objects()
-        selectors = [(f"{what} {o['metadata']['name']}", labels) for o in objects for what, labels in _selectors(o)]
+        selectors = [(o["metadata"]["name"], what, labels) for o in objects for what, labels in _selectors(o)]
         for obj in objects:
             if obj["kind"] not in ("Job", "StatefulSet"):
                 continue
             labels = obj["spec"]["template"]["metadata"]["labels"]
-            matching = [name for name, wanted in selectors if wanted and wanted.items() <= labels.items()]
+            # The fetch Job's own NetworkPolicy (same name, denies all ingress) is meant to select it.
+            matching = [f"{what} {name}" for name, what, wanted in selectors
+                        if wanted and wanted.items() <= labels.items() and name != obj["metadata"]["name"]]
             if obj["kind"] == "Job":
                 fetch_pods += 1
                 assert not matching, f"{rendered.stack} Job {obj['metadata']['name']}'s pods are selected by {matching}"
@@ -313,3 +316,11 @@ def test_no_group_selector_in_any_rendered_stack_selects_a_fetch_pod(tmp_path):
                 members += 1
                 assert matching, f"selectors found nothing for {obj['metadata']['name']}: the check would prove nothing"
     assert fetch_pods >= 3 and members >= 3
+
+
+def test_nothing_may_connect_to_a_fetch_pod():
+    objects = {o.kind: o for o in plan(config(model(storage=HF), hfToken=secret())).weights.objects}
+    job_labels = objects["Job"].body["spec"]["template"]["metadata"]["labels"]
+    policy = objects["NetworkPolicy"].body["spec"]
+    assert policy["podSelector"]["matchLabels"].items() <= job_labels.items()
+    assert policy["policyTypes"] == ["Ingress"] and policy["ingress"] == []

@@ -27,6 +27,7 @@ from ..constants import (
     FETCH_APP_NAME,
     FETCH_S3_IMAGE,
     FETCH_UID,
+    LABEL_INSTANCE,
     LABEL_NAME,
     WEIGHTS_FETCHING,
     WEIGHTS_MARKER,
@@ -184,7 +185,14 @@ def fetch_job(plan: ModelPlan, claim: str, image: str, script: str, env: list[di
         # The pods wait for the marker; `pulumi up` must not wait hours for the download.
         annotations={ANNOTATION_PULUMI_SKIP_AWAIT: "true", ANNOTATION_WEIGHTS_SOURCE: source},
     )
-    return config_map, job
+    return config_map, job, fetch_network_policy(name, labels)
+
+
+def fetch_network_policy(name: str, labels: dict[str, str]) -> ObjectSpec:
+    """Nothing may connect to a fetch pod (it serves nothing); it reaches out to the Hub or the bucket."""
+    selector = {key: labels[key] for key in (LABEL_NAME, LABEL_INSTANCE)}
+    spec = {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress"], "ingress": []}
+    return ObjectSpec("networking.k8s.io/v1", "NetworkPolicy", name, {"spec": spec}, labels=labels)
 
 
 def fetch_script(template: str, plan: ModelPlan, folder: str, source: str, **context: Any) -> str:
