@@ -135,7 +135,9 @@ class FetchSettings(ClaimSettings, WaitSettings):
     """A new claim (as `new-pvc`) plus how long the vLLM pods wait for the fetch."""
 
 
-def fetch_job(plan: ModelPlan, claim: str, image: str, script: str, env: list[dict[str, Any]], source: str) -> tuple[ObjectSpec, ...]:
+def fetch_job(
+    plan: ModelPlan, claim: str, image: str, script: str, env: list[dict[str, Any]], source: str
+) -> tuple[ObjectSpec, ...]:
     """The script's ConfigMap and the Job that runs it against the claim (read-write, non-root)."""
     name = plan.names.fetch
     labels = fetch_labels(plan)
@@ -251,7 +253,9 @@ class HuggingFaceSource:
             description="Use vllm-fleet:hfToken (a Pulumi secret); false for public repos.",
         )
         image: Optional[str] = Field(
-            None, min_length=1, description="Image of the download Job (needs bash and `hf`); defaults to the model's vLLM image."
+            None,
+            min_length=1,
+            description="Image of the download Job (needs bash and `hf`); defaults to the model's vLLM image.",
         )
 
         @field_validator("repo")

@@ -42,7 +42,10 @@ def _folder(value: Optional[str]) -> Optional[str]:
     if value is not None:
         segments = [s for s in value.split("/") if s]
         if len(value) > 255 or any(s in (".", "..") for s in segments) or any(ord(c) < 32 or ord(c) == 127 for c in value):
-            raise ValueError(f"path {value!r} must be a folder inside the claim: no '.' or '..' segments or control characters, at most 255 characters")
+            raise ValueError(
+                f"path {value!r} must be a folder inside the claim: no '.' or '..' segments "
+                "or control characters, at most 255 characters"
+            )
     return value
 
 
