@@ -138,7 +138,7 @@ class FetchSettings(ClaimSettings, WaitSettings):
 def fetch_job(
     plan: ModelPlan, claim: str, image: str, script: str, env: list[dict[str, Any]], source: str
 ) -> tuple[ObjectSpec, ...]:
-    """The script's ConfigMap and the Job that runs it against the claim (read-write, non-root)."""
+    """The script's ConfigMap, the Job that runs it against the claim (read-write, non-root), its NetworkPolicy."""
     name = plan.names.fetch
     labels = fetch_labels(plan)
     config_map = ObjectSpec("v1", "ConfigMap", name, {"data": {"fetch.sh": script}}, labels=labels)
