@@ -51,6 +51,13 @@ TEMPLATES = REPO / "templates"
 FAKE_VLLM = Path(__file__).resolve().with_name("fake_vllm.py")
 PYTHON_BIN = Path(sys.executable).parent  # the venv with ray: provides `ray` and `python3`
 SUBNET = "10.213.0"
+# A second network every pod is attached to, like a Multus/RDMA interface
+# (`net1`): no NetworkPolicy covers it, so nothing should listen there that
+# can be bound elsewhere.
+SECONDARY_SUBNET = "10.214.0"
+FOREIGN_OCTET = 9  # a host on the secondary network only: not a group member
+# The stand-in "loads the model" this long before its API port opens.
+STAND_IN_LOAD_SECONDS = 2
 HEAD_OCTET, WORKER_OCTET, LONE_HEAD_OCTET, LONE_WORKER_OCTET = 1, 2, 3, 4
 # Hostile on purpose: must reach the server byte-for-byte through bash quoting.
 SERVED_NAME = "fleet-test 'sq' \"dq\" $HOME;`true` *"
@@ -203,25 +210,32 @@ class Network:
         self.namespaces = [self.switch]
         run("ip", "netns", "add", self.switch)
         self._ns(self.switch, "ip", "link", "set", "lo", "up")
-        self._ns(self.switch, "ip", "link", "add", "br0", "type", "bridge")
-        self._ns(self.switch, "ip", "link", "set", "br0", "up")
+        for bridge in ("br0", "br1"):  # br0: the cluster network, br1: the secondary network
+            self._ns(self.switch, "ip", "link", "add", bridge, "type", "bridge")
+            self._ns(self.switch, "ip", "link", "set", bridge, "up")
 
     @staticmethod
     def _ns(ns, *cmd):
         return run("ip", "netns", "exec", ns, *cmd)
 
-    def add_host(self, name: str, octet: int) -> tuple[str, str]:
-        ns, ip = f"{self.tag}-{name}", f"{SUBNET}.{octet}"
-        host_if, sw_if = f"{self.tag}{octet}h", f"{self.tag}{octet}s"
+    def add_host(self, name: str, octet: int, cluster: bool = True) -> tuple[str, str]:
+        """A namespace on the cluster network (its IP is returned) and on the secondary one."""
+        ns = f"{self.tag}-{name}"
         run("ip", "netns", "add", ns)
         self.namespaces.append(ns)
-        run("ip", "link", "add", host_if, "netns", ns, "type", "veth", "peer", "name", sw_if, "netns", self.switch)
-        self._ns(self.switch, "ip", "link", "set", sw_if, "master", "br0")
-        self._ns(self.switch, "ip", "link", "set", sw_if, "up")
         self._ns(ns, "ip", "link", "set", "lo", "up")
+        if cluster:
+            self._attach(ns, octet, "c", "br0", f"{SUBNET}.{octet}")
+        self._attach(ns, octet, "n", "br1", f"{SECONDARY_SUBNET}.{octet}")
+        return ns, f"{SUBNET if cluster else SECONDARY_SUBNET}.{octet}"
+
+    def _attach(self, ns: str, octet: int, kind: str, bridge: str, ip: str):
+        host_if, sw_if = f"{self.tag}{octet}{kind}h", f"{self.tag}{octet}{kind}s"
+        run("ip", "link", "add", host_if, "netns", ns, "type", "veth", "peer", "name", sw_if, "netns", self.switch)
+        self._ns(self.switch, "ip", "link", "set", sw_if, "master", bridge)
+        self._ns(self.switch, "ip", "link", "set", sw_if, "up")
         self._ns(ns, "ip", "addr", "add", f"{ip}/24", "dev", host_if)
         self._ns(ns, "ip", "link", "set", host_if, "up")
-        return ns, ip
 
     def close(self):
         for ns in reversed(self.namespaces):
@@ -249,6 +263,7 @@ class Pod:
             "VLLM_FLEET_HEAD_ADDRESS": head_ip or self.ip,
             "VLLM_FLEET_VLLM_BIN": str(FAKE_VLLM),
             "VLLM_FLEET_STATE_DIR": str(self.dir / "state"),
+            "FAKE_VLLM_LOAD_SECONDS": str(STAND_IN_LOAD_SECONDS),
         }
         for d in ("home", "ray"):
             (self.dir / d).mkdir(parents=True, exist_ok=True)
@@ -487,8 +502,17 @@ def scenario_group_formation(lab: Lab) -> dict:
         assert "fake-vllm: serving" not in head.log_text(), "server started before the group formed"
         time.sleep(0.5)
 
+    t_worker = time.monotonic()
     worker.start()
-    formed, _ = wait_until(lab.group_ready, 90, "group to form and head + worker to be ready")
+    t_health = None
+    while not head.ready():  # bounded below; /health answers first, then readiness passes
+        if t_health is None and head.http_get(head.ip, 8000, "/health")[0] == 200:
+            t_health = time.monotonic()
+        assert time.monotonic() - t_worker < 90, "head not ready within 90 s of the worker's start"
+    assert t_health is not None, "head ready before its /health answered 200"
+    health_to_ready = time.monotonic() - t_health
+    wait_until(lab.group_ready, 30, "worker ready too")
+    formed = time.monotonic() - t_worker
     log = head.log_text()
     assert log.index("group complete") < log.index("fake-vllm: serving"), "server started before group complete"
     assert re.search(r"group complete after \d+ s: 2/2 Ray nodes, 2/2 GPUs", log)
@@ -499,7 +523,7 @@ def scenario_group_formation(lab: Lab) -> dict:
     assert status == 200 and json.loads(body)["data"][0]["id"] == SERVED_NAME
     assert "start #1 of this pod's head container" in log
     assert head.probe("liveness")[0] and worker.probe("liveness")[0]
-    return {"group formation (worker start -> head ready)": formed}
+    return {"group formation (worker start -> group ready)": formed, "/health 200 -> head ready": health_to_ready}
 
 
 def scenario_worker_death(lab: Lab) -> dict:
@@ -582,6 +606,49 @@ def scenario_head_death_immediate_restart(lab: Lab) -> dict:
         "head death -> worker exit (head restarted at once)": exit_after,
         "head death -> group re-formed (head restarted at once)": time.monotonic() - t0,
     }
+
+
+def scenario_engine_exits_0_on_worker_loss(lab: Lab) -> dict:
+    """vLLM 0.32 with the Ray executor exits with status 0 about a second after
+    a Ray worker dies. The head must take that as a failure of the group: not
+    ready at once, exit 12 (non-zero, so the kubelet restarts it), group re-forms."""
+    head, worker = lab.head, lab.worker
+    head.env["FAKE_VLLM_EXIT_ON_RAY_MEMBER_LOSS"] = "1"
+    try:
+        head.kill()  # the next head container runs the stand-in in this mode
+        lab.ensure_group_ready(120)
+        wait_until(lambda: "fake-vllm: watching 1 Ray worker node(s)" in head.log_text(), 20,
+                   "stand-in to watch the Ray worker")
+        n_head_exits = len(head.exits)
+        t0 = time.monotonic()
+        worker.kill()
+        unready, _ = wait_until(lambda: not head.ready(), 30, "head to become unready after the engine exited", 0.1)
+        t_exit, rc = head.wait_exit(n_head_exits, 30)
+        log = head.log_text()
+        assert rc == 12, f"head must exit 12 when vllm serve exits, got {rc}"
+        assert "RayWorkerProc rank=[1] died unexpectedly" in log
+        assert "vllm serve exited with status 0" in log
+        # The engine exits about 1 s after the loss; the head follows at once, not after the grace.
+        assert t_exit - t0 < grace(lab), f"head exited {t_exit - t0:.1f} s after the worker died: it waited for the grace"
+        lab.ensure_group_ready(120)
+        t_ready = time.monotonic()
+    finally:
+        head.env.pop("FAKE_VLLM_EXIT_ON_RAY_MEMBER_LOSS")
+    return {
+        "engine exits 0: worker death -> head unready": unready,
+        "engine exits 0: worker death -> head exit": t_exit - t0,
+        "engine exits 0: worker death -> group ready again": t_ready - t0,
+    }
+
+
+def listeners(pod: Pod) -> list[tuple[str, int]]:
+    """(local address, port) of every listening TCP socket in the pod's network namespace."""
+    out = run("ip", "netns", "exec", pod.ns, "ss", "-ltnH").stdout
+    found = []
+    for line in out.splitlines():
+        address, _, port = line.split()[3].rpartition(":")
+        found.append((address.strip("[]").removeprefix("::ffff:"), int(port)))
+    return found
 
 
 # ---------------------------------------------------------------------------
@@ -740,3 +807,38 @@ def test_head_death_makes_worker_exit_and_rejoin_new_head(lab, explain):
 
 def test_head_immediate_restart_worker_rejoins(lab, explain):
     record(scenario_head_death_immediate_restart(lab))
+
+
+def test_engine_exit_0_fails_the_group(lab, explain):
+    record(scenario_engine_exits_0_on_worker_loss(lab))
+
+
+# What Ray 2.60 cannot bind to the node IP: its core gRPC servers bind the
+# wildcard of the node IP's family (GCS, raylet's node and object managers, and
+# each core worker in the worker port range). Everything else must be bound to
+# the pod's cluster address or loopback.
+WILDCARD_BY_RAY = {RAY_PORTS["gcs"], RAY_PORTS["node_manager"], RAY_PORTS["object_manager"],
+                   *range(RAY_PORTS["min_worker"], RAY_PORTS["max_worker"] + 1)}
+API_PORT = 8000  # vLLM's --host 0.0.0.0: kubectl port-forward and the kubelet need more than the pod IP
+
+
+def test_nothing_else_listens_on_the_secondary_network(lab, explain):
+    lab.ensure_group_ready()
+    for pod in (lab.head, lab.worker):
+        seen = listeners(pod)
+        assert any(port == RAY_PORTS["node_manager"] for _, port in seen), seen  # the check sees Ray at all
+        for address, port in seen:
+            if address in (pod.ip, "127.0.0.1", "::1"):
+                continue
+            assert address in ("*", "0.0.0.0", "::"), f"{pod.name}: listener on {address}:{port}, not the cluster address"
+            allowed = WILDCARD_BY_RAY | ({API_PORT} if pod is lab.head else set())
+            assert port in allowed, f"{pod.name}: port {port} listens on every interface (secondary network included)"
+    # From a host on the secondary network only: exactly the wildcard listeners answer.
+    foreign_ns, _ = lab.net.add_host("foreign", FOREIGN_OCTET, cluster=False)
+    head_secondary = f"{SECONDARY_SUBNET}.{HEAD_OCTET}"
+    head_ports = {port for _, port in listeners(lab.head)}
+    for port in sorted(head_ports):
+        code = f"import socket; socket.create_connection(('{head_secondary}', {port}), timeout=2).close()"
+        reached = run("ip", "netns", "exec", foreign_ns, sys.executable, "-c", code, check=False).returncode == 0
+        expected = port in WILDCARD_BY_RAY | {API_PORT}
+        assert reached == expected, f"port {port} on the head's secondary interface: reached={reached}"
