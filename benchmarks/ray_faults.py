@@ -26,6 +26,7 @@ Usage (root, in the venv with ray):
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -45,6 +46,21 @@ SCENARIOS = (
 # The goal of issue 14: readiness follows /health promptly.
 HEALTH_TO_READY = "/health 200 -> head ready"
 HEALTH_TO_READY_GOAL_S = 2.0
+
+
+def summarize(results: dict[str, list[float]], rounds: int, seconds: float, ctx: dict) -> None:
+    """min / median / max of every event so far (printed after each round, so a cut-short run still reports)."""
+    print(f"\nmeasured over {rounds} round(s) in {seconds:.0f} s "
+          f"(poll {ctx['poll_interval_seconds']} s, grace {ctx['watchdog_grace_seconds']} s; "
+          f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):")
+    width = max(map(len, results))
+    print(f"  {'event':<{width}}  {'min':>6}  {'median':>6}  {'max':>6}")
+    for name, values in results.items():
+        print(f"  {name:<{width}}  {min(values):6.1f}  {statistics.median(values):6.1f}  {max(values):6.1f}")
+    worst = max(results[HEALTH_TO_READY])
+    verdict = "met" if worst <= HEALTH_TO_READY_GOAL_S else "MISSED"
+    print(f"goal: {HEALTH_TO_READY} <= {HEALTH_TO_READY_GOAL_S:.0f} s in every round: {verdict} (max {worst:.1f} s)",
+          flush=True)
 
 
 def main() -> int:
@@ -78,7 +94,7 @@ def main() -> int:
     print(
         f"settings: poll_interval_seconds={ctx['poll_interval_seconds']} "
         f"watchdog_grace_seconds={ctx['watchdog_grace_seconds']} wait_timeout_seconds={ctx['wait_timeout_seconds']} "
-        f"(+ {harness.build_context()['ray_ports']['gcs']} GCS port, 2 pods: head 1 GPU + worker 1 GPU)",
+        "(2 pods: head 1 GPU + worker 1 GPU)",
         flush=True,
     )
 
@@ -97,15 +113,7 @@ def main() -> int:
                     results.setdefault(name, []).append(seconds)
                     print(f"round {r}: {name}: {seconds:.1f} s", flush=True)
 
-    print(f"\nmeasured over {args.rounds} round(s) in {time.monotonic() - started:.0f} s "
-          f"(poll {ctx['poll_interval_seconds']} s, grace {ctx['watchdog_grace_seconds']} s):")
-    width = max(map(len, results))
-    print(f"  {'event':<{width}}  {'min':>6}  {'median':>6}  {'max':>6}")
-    for name, values in results.items():
-        print(f"  {name:<{width}}  {min(values):6.1f}  {statistics.median(values):6.1f}  {max(values):6.1f}")
-    worst = max(results[HEALTH_TO_READY])
-    verdict = "met" if worst <= HEALTH_TO_READY_GOAL_S else "MISSED"
-    print(f"goal: {HEALTH_TO_READY} <= {HEALTH_TO_READY_GOAL_S:.0f} s in every round: {verdict} (max {worst:.1f} s)")
+        summarize(results, r, time.monotonic() - started, ctx)
     return 0
 
 

@@ -449,7 +449,7 @@ class Lab:
     def group_ready(self) -> bool:
         return self.head.ready() and self.worker.ready()
 
-    def ensure_group_ready(self, timeout: float = 120) -> float:
+    def ensure_group_ready(self, timeout: float = 240) -> float:
         for pod in (self.head, self.worker):
             pod.release()
             if pod._thread is None:
@@ -504,7 +504,7 @@ def scenario_group_formation(lab: Lab) -> dict:
 
     t_worker = time.monotonic()
     worker.start()
-    wait_until(head.ready, 90, "head to be ready", interval=0)
+    wait_until(head.ready, 180, "head to be ready", interval=0)
     t_ready = time.time()  # wall clock, to compare with the stand-in's own timestamp
     # The stand-in logs the moment its port opened: from then on /health answers 200.
     t_health = float(re.search(r"fake-vllm: serving .* at (\d+\.\d+) argv=", head.log_text()).group(1))
@@ -540,7 +540,7 @@ def scenario_worker_death(lab: Lab) -> dict:
     assert rc == 11, f"head must exit 11 (group lost a member), got {rc}"
     assert grace(lab) <= exit_after <= grace(lab) + 2 * poll(lab) + 10, f"head exited {exit_after:.1f} s after worker death"
     assert "group degraded: lost node(s) for good" in head.log_text()
-    lab.ensure_group_ready(120)
+    lab.ensure_group_ready()
     t_ready = time.monotonic()
     assert "start #2 of this pod's head container" in head.log_text()
     return {
@@ -576,7 +576,7 @@ def scenario_head_death_held(lab: Lab) -> dict:
     # ... and rejoins the new head.
     t_release = time.monotonic()
     head.release()
-    wait_until(lab.group_ready, 120, "group to re-form around the new head")
+    wait_until(lab.group_ready, 240, "group to re-form around the new head")
     return {
         "head death -> worker unready": unready,
         "head death -> worker exit (head stays down)": exit_after,
@@ -596,7 +596,7 @@ def scenario_head_death_immediate_restart(lab: Lab) -> dict:
     exit_after = t_exit - t0
     assert rc in (11, 13), f"worker must exit 11 (head gone/restarted) or 13 (raylet gave up), got {rc}"
     assert exit_after <= grace(lab) + 2 * poll(lab) + 12, f"worker exited {exit_after:.1f} s after head death"
-    wait_until(lab.group_ready, 120, "group to re-form after immediate head restart")
+    wait_until(lab.group_ready, 240, "group to re-form after immediate head restart")
     for pod in (head, worker):  # a restart loop must not pile up Ray session dirs
         sessions = [d for d in (pod.dir / "ray").glob("session_2*") if d.is_dir()]
         assert len(sessions) <= 3, f"{pod.name}: {len(sessions)} Ray session dirs kept"
@@ -614,7 +614,7 @@ def scenario_engine_exits_0_on_worker_loss(lab: Lab) -> dict:
     head.env["FAKE_VLLM_EXIT_ON_RAY_MEMBER_LOSS"] = "1"
     try:
         head.kill()  # the next head container runs the stand-in in this mode
-        lab.ensure_group_ready(120)
+        lab.ensure_group_ready()
         wait_until(lambda: "fake-vllm: watching 1 Ray worker node(s)" in head.log_text(), 20,
                    "stand-in to watch the Ray worker")
         n_head_exits = len(head.exits)
@@ -628,7 +628,7 @@ def scenario_engine_exits_0_on_worker_loss(lab: Lab) -> dict:
         assert "vllm serve exited with status 0" in log
         # The engine exits about 1 s after the loss; the head follows at once, not after the grace.
         assert t_exit - t0 < grace(lab), f"head exited {t_exit - t0:.1f} s after the worker died: it waited for the grace"
-        lab.ensure_group_ready(120)
+        lab.ensure_group_ready()
         t_ready = time.monotonic()
     finally:
         head.env.pop("FAKE_VLLM_EXIT_ON_RAY_MEMBER_LOSS")
@@ -792,7 +792,7 @@ def test_sigterm_drain_is_graceful(lab, explain):
     assert "fake-vllm: signal 15" in head.log_text(), "server must get SIGTERM"
     head.release()
     worker.release()
-    lab.ensure_group_ready(120)
+    lab.ensure_group_ready()
 
 
 def test_worker_death_makes_head_unready_then_group_reforms(lab, explain):
