@@ -8,8 +8,14 @@ the test kills a "container" the kernel takes all of its processes (Ray's
 raylet, GCS, agents, the stand-in server) with it.  Kubernetes' restart-on-exit
 is simulated by a supervisor thread per pod.
 
+Every pod also has a second interface on a second bridge (10.214.0.0/24), as
+a Multus/RDMA attachment gives it: the listener test checks what Ray and the
+API server expose there.
+
 The only substitution is the documented hook VLLM_FLEET_VLLM_BIN, pointing at
-fake_vllm.py.  Each pod also gets a private /tmp/ray (a bind mount inside its
+fake_vllm.py. The stand-in "loads" for STAND_IN_LOAD_SECONDS before its port
+opens, and one scenario switches on its vLLM-0.32 behaviour of exiting with
+status 0 when a Ray worker dies (FAKE_VLLM_EXIT_ON_RAY_MEMBER_LOSS).  Each pod also gets a private /tmp/ray (a bind mount inside its
 own mount namespace), as a container has its own /tmp: Ray workers use the
 head's temp-dir *path*, so with a shared filesystem two nodes would share
 session dirs and unix sockets.
