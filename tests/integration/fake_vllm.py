@@ -9,11 +9,23 @@ The served name is --served-model-name (first value), else the model path.
 On start it prints one line to stderr, `fake-vllm: serving ... argv=<json>`,
 so tests can check ordering and that every argument arrived intact.
 SIGTERM/SIGINT: shut down and exit 0, as vLLM does.
+
+Environment (the test harness sets these; the product never does):
+  FAKE_VLLM_LOAD_SECONDS   wait this long before listening, like vLLM loading
+                           a model (its API port opens only when loaded).
+  FAKE_VLLM_EXIT_ON_RAY_MEMBER_LOSS=1
+                           behave like vLLM 0.32 with the Ray executor: once
+                           serving, watch the raylet of every other Ray node
+                           of the local cluster (TCP, every 0.5 s); when one
+                           goes away, log "RayWorkerProc ... died
+                           unexpectedly" and exit with status 0.
 """
 
 import argparse
 import json
+import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -30,6 +42,40 @@ def parse(argv):
     p.add_argument("--host", default="0.0.0.0")
     args, _unknown = p.parse_known_args(argv[1:])
     return args
+
+
+RAY_CURRENT_CLUSTER = "/tmp/ray/ray_current_cluster"  # written by `ray start --head`
+
+
+def ray_peer_raylets() -> list[tuple[str, str, int]]:
+    """(node id, raylet ip, raylet port) of every live non-head node, from the local GCS."""
+    from ray._raylet import GcsClient
+    from ray.core.generated import gcs_pb2
+
+    with open(RAY_CURRENT_CLUSTER) as f:
+        address = f.read().strip()
+    infos = GcsClient(address=address).get_all_node_info(timeout=5)
+    return [
+        (node_id.hex(), n.node_manager_address, n.node_manager_port)
+        for node_id, n in infos.items()
+        if n.state == gcs_pb2.GcsNodeInfo.ALIVE and not n.is_head_node
+    ]
+
+
+def exit_on_ray_member_loss(stop_server) -> None:
+    """vLLM 0.32's reaction to a dead Ray worker: log it, exit 0 within about a second."""
+    peers = ray_peer_raylets()
+    print(f"fake-vllm: watching {len(peers)} Ray worker node(s)", file=sys.stderr, flush=True)
+    while True:
+        time.sleep(0.5)
+        for rank, (node_id, ip, port) in enumerate(peers, start=1):
+            try:
+                socket.create_connection((ip, port), timeout=1).close()
+            except OSError as e:
+                print(f"fake-vllm: RayWorkerProc rank=[{rank}] died unexpectedly (node {node_id} at {ip}: {e}); "
+                      "exiting with status 0", file=sys.stderr, flush=True)
+                stop_server()  # main() then returns 0
+                return
 
 
 def main(argv):
@@ -67,6 +113,7 @@ def main(argv):
         def log_message(self, fmt, *a):  # keep the pod log readable
             pass
 
+    time.sleep(float(os.environ.get("FAKE_VLLM_LOAD_SECONDS", "0")))
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
 
@@ -81,6 +128,8 @@ def main(argv):
         file=sys.stderr,
         flush=True,
     )
+    if os.environ.get("FAKE_VLLM_EXIT_ON_RAY_MEMBER_LOSS") == "1":
+        threading.Thread(target=exit_on_ray_member_loss, args=(server.shutdown,), daemon=True).start()
     server.serve_forever(poll_interval=0.2)
     server.server_close()
     return 0

@@ -8,8 +8,14 @@ the test kills a "container" the kernel takes all of its processes (Ray's
 raylet, GCS, agents, the stand-in server) with it.  Kubernetes' restart-on-exit
 is simulated by a supervisor thread per pod.
 
+Every pod also has a second interface on a second bridge (10.214.0.0/24), as
+a Multus/RDMA attachment gives it: the listener test checks what Ray and the
+API server expose there.
+
 The only substitution is the documented hook VLLM_FLEET_VLLM_BIN, pointing at
-fake_vllm.py.  Each pod also gets a private /tmp/ray (a bind mount inside its
+fake_vllm.py. The stand-in "loads" for STAND_IN_LOAD_SECONDS before its port
+opens, and one scenario switches on its vLLM-0.32 behaviour of exiting with
+status 0 when a Ray worker dies (FAKE_VLLM_EXIT_ON_RAY_MEMBER_LOSS).  Each pod also gets a private /tmp/ray (a bind mount inside its
 own mount namespace), as a container has its own /tmp: Ray workers use the
 head's temp-dir *path*, so with a shared filesystem two nodes would share
 session dirs and unix sockets.
@@ -51,6 +57,13 @@ TEMPLATES = REPO / "templates"
 FAKE_VLLM = Path(__file__).resolve().with_name("fake_vllm.py")
 PYTHON_BIN = Path(sys.executable).parent  # the venv with ray: provides `ray` and `python3`
 SUBNET = "10.213.0"
+# A second network every pod is attached to, like a Multus/RDMA interface
+# (`net1`): no NetworkPolicy covers it, so nothing should listen there that
+# can be bound elsewhere.
+SECONDARY_SUBNET = "10.214.0"
+FOREIGN_OCTET = 9  # a host on the secondary network only: not a group member
+# The stand-in "loads the model" this long before its API port opens.
+STAND_IN_LOAD_SECONDS = 2
 HEAD_OCTET, WORKER_OCTET, LONE_HEAD_OCTET, LONE_WORKER_OCTET = 1, 2, 3, 4
 # Hostile on purpose: must reach the server byte-for-byte through bash quoting.
 SERVED_NAME = "fleet-test 'sq' \"dq\" $HOME;`true` *"
@@ -203,25 +216,32 @@ class Network:
         self.namespaces = [self.switch]
         run("ip", "netns", "add", self.switch)
         self._ns(self.switch, "ip", "link", "set", "lo", "up")
-        self._ns(self.switch, "ip", "link", "add", "br0", "type", "bridge")
-        self._ns(self.switch, "ip", "link", "set", "br0", "up")
+        for bridge in ("br0", "br1"):  # br0: the cluster network, br1: the secondary network
+            self._ns(self.switch, "ip", "link", "add", bridge, "type", "bridge")
+            self._ns(self.switch, "ip", "link", "set", bridge, "up")
 
     @staticmethod
     def _ns(ns, *cmd):
         return run("ip", "netns", "exec", ns, *cmd)
 
-    def add_host(self, name: str, octet: int) -> tuple[str, str]:
-        ns, ip = f"{self.tag}-{name}", f"{SUBNET}.{octet}"
-        host_if, sw_if = f"{self.tag}{octet}h", f"{self.tag}{octet}s"
+    def add_host(self, name: str, octet: int, cluster: bool = True) -> tuple[str, str]:
+        """A namespace on the cluster network (its IP is returned) and on the secondary one."""
+        ns = f"{self.tag}-{name}"
         run("ip", "netns", "add", ns)
         self.namespaces.append(ns)
-        run("ip", "link", "add", host_if, "netns", ns, "type", "veth", "peer", "name", sw_if, "netns", self.switch)
-        self._ns(self.switch, "ip", "link", "set", sw_if, "master", "br0")
-        self._ns(self.switch, "ip", "link", "set", sw_if, "up")
         self._ns(ns, "ip", "link", "set", "lo", "up")
+        if cluster:
+            self._attach(ns, octet, "c", "br0", f"{SUBNET}.{octet}")
+        self._attach(ns, octet, "n", "br1", f"{SECONDARY_SUBNET}.{octet}")
+        return ns, f"{SUBNET if cluster else SECONDARY_SUBNET}.{octet}"
+
+    def _attach(self, ns: str, octet: int, kind: str, bridge: str, ip: str):
+        host_if, sw_if = f"{self.tag}{octet}{kind}h", f"{self.tag}{octet}{kind}s"
+        run("ip", "link", "add", host_if, "netns", ns, "type", "veth", "peer", "name", sw_if, "netns", self.switch)
+        self._ns(self.switch, "ip", "link", "set", sw_if, "master", bridge)
+        self._ns(self.switch, "ip", "link", "set", sw_if, "up")
         self._ns(ns, "ip", "addr", "add", f"{ip}/24", "dev", host_if)
         self._ns(ns, "ip", "link", "set", host_if, "up")
-        return ns, ip
 
     def close(self):
         for ns in reversed(self.namespaces):
@@ -249,6 +269,7 @@ class Pod:
             "VLLM_FLEET_HEAD_ADDRESS": head_ip or self.ip,
             "VLLM_FLEET_VLLM_BIN": str(FAKE_VLLM),
             "VLLM_FLEET_STATE_DIR": str(self.dir / "state"),
+            "FAKE_VLLM_LOAD_SECONDS": str(STAND_IN_LOAD_SECONDS),
         }
         for d in ("home", "ray"):
             (self.dir / d).mkdir(parents=True, exist_ok=True)
@@ -434,7 +455,7 @@ class Lab:
     def group_ready(self) -> bool:
         return self.head.ready() and self.worker.ready()
 
-    def ensure_group_ready(self, timeout: float = 120) -> float:
+    def ensure_group_ready(self, timeout: float = 240) -> float:
         for pod in (self.head, self.worker):
             pod.release()
             if pod._thread is None:
@@ -487,8 +508,15 @@ def scenario_group_formation(lab: Lab) -> dict:
         assert "fake-vllm: serving" not in head.log_text(), "server started before the group formed"
         time.sleep(0.5)
 
+    t_worker = time.monotonic()
     worker.start()
-    formed, _ = wait_until(lab.group_ready, 90, "group to form and head + worker to be ready")
+    wait_until(head.ready, 180, "head to be ready", interval=0)
+    t_ready = time.time()  # wall clock, to compare with the stand-in's own timestamp
+    # The stand-in logs the moment its port opened: from then on /health answers 200.
+    t_health = float(re.search(r"fake-vllm: serving .* at (\d+\.\d+) argv=", head.log_text()).group(1))
+    health_to_ready = t_ready - t_health
+    wait_until(lab.group_ready, 30, "worker ready too")
+    formed = time.monotonic() - t_worker
     log = head.log_text()
     assert log.index("group complete") < log.index("fake-vllm: serving"), "server started before group complete"
     assert re.search(r"group complete after \d+ s: 2/2 Ray nodes, 2/2 GPUs", log)
@@ -499,7 +527,7 @@ def scenario_group_formation(lab: Lab) -> dict:
     assert status == 200 and json.loads(body)["data"][0]["id"] == SERVED_NAME
     assert "start #1 of this pod's head container" in log
     assert head.probe("liveness")[0] and worker.probe("liveness")[0]
-    return {"group formation (worker start -> head ready)": formed}
+    return {"group formation (worker start -> group ready)": formed, "/health 200 -> head ready": health_to_ready}
 
 
 def scenario_worker_death(lab: Lab) -> dict:
@@ -518,7 +546,7 @@ def scenario_worker_death(lab: Lab) -> dict:
     assert rc == 11, f"head must exit 11 (group lost a member), got {rc}"
     assert grace(lab) <= exit_after <= grace(lab) + 2 * poll(lab) + 10, f"head exited {exit_after:.1f} s after worker death"
     assert "group degraded: lost node(s) for good" in head.log_text()
-    lab.ensure_group_ready(120)
+    lab.ensure_group_ready()
     t_ready = time.monotonic()
     assert "start #2 of this pod's head container" in head.log_text()
     return {
@@ -554,7 +582,7 @@ def scenario_head_death_held(lab: Lab) -> dict:
     # ... and rejoins the new head.
     t_release = time.monotonic()
     head.release()
-    wait_until(lab.group_ready, 120, "group to re-form around the new head")
+    wait_until(lab.group_ready, 240, "group to re-form around the new head")
     return {
         "head death -> worker unready": unready,
         "head death -> worker exit (head stays down)": exit_after,
@@ -574,7 +602,7 @@ def scenario_head_death_immediate_restart(lab: Lab) -> dict:
     exit_after = t_exit - t0
     assert rc in (11, 13), f"worker must exit 11 (head gone/restarted) or 13 (raylet gave up), got {rc}"
     assert exit_after <= grace(lab) + 2 * poll(lab) + 12, f"worker exited {exit_after:.1f} s after head death"
-    wait_until(lab.group_ready, 120, "group to re-form after immediate head restart")
+    wait_until(lab.group_ready, 240, "group to re-form after immediate head restart")
     for pod in (head, worker):  # a restart loop must not pile up Ray session dirs
         sessions = [d for d in (pod.dir / "ray").glob("session_2*") if d.is_dir()]
         assert len(sessions) <= 3, f"{pod.name}: {len(sessions)} Ray session dirs kept"
@@ -582,6 +610,49 @@ def scenario_head_death_immediate_restart(lab: Lab) -> dict:
         "head death -> worker exit (head restarted at once)": exit_after,
         "head death -> group re-formed (head restarted at once)": time.monotonic() - t0,
     }
+
+
+def scenario_engine_exits_0_on_worker_loss(lab: Lab) -> dict:
+    """vLLM 0.32 with the Ray executor exits with status 0 about a second after
+    a Ray worker dies. The head must take that as a failure of the group: not
+    ready at once, exit 12 (non-zero, so the kubelet restarts it), group re-forms."""
+    head, worker = lab.head, lab.worker
+    head.env["FAKE_VLLM_EXIT_ON_RAY_MEMBER_LOSS"] = "1"
+    try:
+        head.kill()  # the next head container runs the stand-in in this mode
+        lab.ensure_group_ready()
+        wait_until(lambda: "fake-vllm: watching 1 Ray worker node(s)" in head.log_text(), 20,
+                   "stand-in to watch the Ray worker")
+        n_head_exits = len(head.exits)
+        t0 = time.monotonic()
+        worker.kill()
+        unready, _ = wait_until(lambda: not head.ready(), 30, "head to become unready after the engine exited", 0.1)
+        t_exit, rc = head.wait_exit(n_head_exits, 30)
+        log = head.log_text()
+        assert rc == 12, f"head must exit 12 when vllm serve exits, got {rc}"
+        assert "RayWorkerProc rank=[1] died unexpectedly" in log
+        assert "vllm serve exited with status 0" in log
+        # The engine exits about 1 s after the loss; the head follows at once, not after the grace.
+        assert t_exit - t0 < grace(lab), f"head exited {t_exit - t0:.1f} s after the worker died: it waited for the grace"
+        lab.ensure_group_ready()
+        t_ready = time.monotonic()
+    finally:
+        head.env.pop("FAKE_VLLM_EXIT_ON_RAY_MEMBER_LOSS")
+    return {
+        "engine exits 0: worker death -> head unready": unready,
+        "engine exits 0: worker death -> head exit": t_exit - t0,
+        "engine exits 0: worker death -> group ready again": t_ready - t0,
+    }
+
+
+def listeners(pod: Pod) -> list[tuple[str, int]]:
+    """(local address, port) of every listening TCP socket in the pod's network namespace."""
+    out = run("ip", "netns", "exec", pod.ns, "ss", "-ltnH").stdout
+    found = []
+    for line in out.splitlines():
+        address, _, port = line.split()[3].rpartition(":")
+        found.append((address.strip("[]").removeprefix("::ffff:"), int(port)))
+    return found
 
 
 # ---------------------------------------------------------------------------
@@ -727,7 +798,7 @@ def test_sigterm_drain_is_graceful(lab, explain):
     assert "fake-vllm: signal 15" in head.log_text(), "server must get SIGTERM"
     head.release()
     worker.release()
-    lab.ensure_group_ready(120)
+    lab.ensure_group_ready()
 
 
 def test_worker_death_makes_head_unready_then_group_reforms(lab, explain):
@@ -740,3 +811,38 @@ def test_head_death_makes_worker_exit_and_rejoin_new_head(lab, explain):
 
 def test_head_immediate_restart_worker_rejoins(lab, explain):
     record(scenario_head_death_immediate_restart(lab))
+
+
+def test_engine_exit_0_fails_the_group(lab, explain):
+    record(scenario_engine_exits_0_on_worker_loss(lab))
+
+
+# What Ray 2.60 cannot bind to the node IP: its core gRPC servers bind the
+# wildcard of the node IP's family (GCS, raylet's node and object managers, and
+# each core worker in the worker port range). Everything else must be bound to
+# the pod's cluster address or loopback.
+WILDCARD_BY_RAY = {RAY_PORTS["gcs"], RAY_PORTS["node_manager"], RAY_PORTS["object_manager"],
+                   *range(RAY_PORTS["min_worker"], RAY_PORTS["max_worker"] + 1)}
+API_PORT = 8000  # vLLM's --host 0.0.0.0: kubectl port-forward and the kubelet need more than the pod IP
+
+
+def test_nothing_else_listens_on_the_secondary_network(lab, explain):
+    lab.ensure_group_ready()
+    for pod in (lab.head, lab.worker):
+        seen = listeners(pod)
+        assert any(port == RAY_PORTS["node_manager"] for _, port in seen), seen  # the check sees Ray at all
+        for address, port in seen:
+            if address in (pod.ip, "127.0.0.1", "::1"):
+                continue
+            assert address in ("*", "0.0.0.0", "::"), f"{pod.name}: listener on {address}:{port}, not the cluster address"
+            allowed = WILDCARD_BY_RAY | ({API_PORT} if pod is lab.head else set())
+            assert port in allowed, f"{pod.name}: port {port} listens on every interface (secondary network included)"
+    # From a host on the secondary network only: exactly the wildcard listeners answer.
+    foreign_ns, _ = lab.net.add_host("foreign", FOREIGN_OCTET, cluster=False)
+    head_secondary = f"{SECONDARY_SUBNET}.{HEAD_OCTET}"
+    head_ports = {port for _, port in listeners(lab.head)}
+    for port in sorted(head_ports):
+        code = f"import socket; socket.create_connection(('{head_secondary}', {port}), timeout=2).close()"
+        reached = run("ip", "netns", "exec", foreign_ns, sys.executable, "-c", code, check=False).returncode == 0
+        expected = port in WILDCARD_BY_RAY | {API_PORT}
+        assert reached == expected, f"port {port} on the head's secondary interface: reached={reached}"
