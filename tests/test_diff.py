@@ -99,7 +99,13 @@ def _ops(diff) -> dict[str, Op]:
         ("ConfigMap", ("metadata", "namespace"), True),
         ("ConfigMap", ("metadata", "name"), True),
         ("ConfigMap", ("metadata", "labels", "x"), False),
-        ("ConfigMap", ("data", "head.sh"), False),
+        # The provider treats ConfigMaps and Secrets as immutable (no enable*Mutable): data changes replace.
+        ("ConfigMap", ("data", "head.sh"), True),
+        ("ConfigMap", ("binaryData", "x"), True),
+        ("Secret", ("stringData", "api-key"), True),
+        ("Secret", ("data", "token"), True),
+        ("Secret", ("type",), True),
+        ("Secret", ("metadata", "labels", "x"), False),
     ],
 )
 def test_replacement_rules_follow_pulumi_kubernetes(kind, path, replaces):
