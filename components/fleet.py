@@ -65,7 +65,7 @@ def deploy(config: FleetConfig, plans: list[ModelPlan], api_key: Optional[Object
         key = ApiKey(api_key.name, config.namespace, api_key, opts=pulumi.ResourceOptions(depends_on=depends))
         depends = [*depends, key]
     if config.api_key is not None:
-        key_fingerprint = pulumi.Output.secret(secret_fingerprint(config.api_key, config.namespace).value)
+        key_fingerprint = secret_fingerprint(config.api_key, config.namespace)
 
     summaries = {}
     for plan in plans:

@@ -34,8 +34,8 @@ HEAD, WORKER = "head", "worker"
 @dataclass(frozen=True)
 class VllmClusterArgs:
     plan: ModelPlan
-    #: Changes with the API key (a secret Output): the head, which reads the key, rolls on rotation.
-    api_key_fingerprint: Optional[pulumi.Input[str]] = None
+    #: Changes with the API key (components/secret_fingerprint.py): the head, which reads the key, rolls on rotation.
+    api_key_fingerprint: Optional[str] = None
 
 
 def entrypoint_checksum(scripts: dict[str, str]) -> str:

@@ -84,7 +84,7 @@ def hidden_changes(base: Optional[Snapshot], head: Optional[Snapshot]) -> dict[s
                     changes.append(FieldChange(format_path(path), REDACTED, CHANGED, forces_replacement("Secret", path)))
         annotations = resource.pod_template.get("metadata", {}).get("annotations", {})
         if API_KEY_CONFIG in rotated and ANNOTATION_API_KEY_FINGERPRINT in annotations:
-            changes.append(FieldChange(format_path(FINGERPRINT_ANNOTATION_PATH), REDACTED, CHANGED))
+            changes.append(FieldChange(format_path(FINGERPRINT_ANNOTATION_PATH), annotations[ANNOTATION_API_KEY_FINGERPRINT], CHANGED))
         if changes:
             hidden[urn] = tuple(changes)
     return hidden
