@@ -579,3 +579,11 @@ def test_api_key_rotation_shows_the_secret_changed_and_rolls_the_head_without_th
 def test_same_ciphertext_is_no_change():
     diff = _diff(_keyed("aaaa"), _keyed("aaaa"))
     assert diff.steps == () and diff.findings == ()
+
+
+def test_fetch_job_replaced_for_a_label_refetches_the_same_source_as_a_note():
+    same = {"m": {**_model(), "weights": "hf://org/m@main -> new claim m-weights (20Gi)"}}
+    diff = _diff(_snapshot(_job("a"), models=same), _snapshot(_job("b"), models=same))
+    assert diff.dangers == ()
+    (note,) = [n for n in diff.notes if n.hazard is Hazard.WEIGHTS_CHANGE]
+    assert "fetches hf://org/m@main into the claim once more" in note.message

@@ -128,6 +128,12 @@ def fetch_findings(steps: Iterable[Step], base_models: Mapping[str, Any], head_m
         if refetch:
             old, new = (sources[0].old, sources[0].new) if sources else (
                 _weights_source(base_models, model), _weights_source(head_models, model))
+            if old == new:  # the Job is replaced for another reason (a label): same source, fetched again
+                findings.append(Finding(Severity.NOTE, Hazard.WEIGHTS_CHANGE, f"model {model}", (
+                    f"the fetch Job is replaced, so it runs again and fetches {old} into the claim once more; the "
+                    "source is unchanged"
+                )))
+                continue
             findings.append(Finding(Severity.DANGER, Hazard.WEIGHTS_CHANGE, f"model {model}", (
                 f"the weights change: refetch of {old} -> {new}; the fetch Job runs again into the claim and the "
                 "pods wait for its new completion marker before they serve"
