@@ -112,7 +112,9 @@ def protection_finding(step: Step) -> Optional[Finding]:
     """`protect` or `retainOnDelete` turned off on a weights claim: the next replace or destroy loses the weights."""
     if step.op is not Op.UPDATE or not holds_weights(step.old):
         return None
-    removed = [label for attribute, label in OPTION_PATHS if getattr(step.old, attribute) and not getattr(step.new, attribute)]
+    removed = [
+        label for attribute, label in OPTION_PATHS if getattr(step.old, attribute) and not getattr(step.new, attribute)
+    ]
     if not removed:
         return None
     options = " and ".join(label.split(" ", 1)[0] for label in removed)
@@ -138,7 +140,7 @@ def shrink_finding(step: Step) -> Optional[Finding]:
     old, new = _requested_storage(step.old), _requested_storage(step.new)
     if old is None or new is None or new >= old:
         return None
-    sizes = (step.old.manifest["spec"]["resources"]["requests"]["storage"], step.new.manifest["spec"]["resources"]["requests"]["storage"])
+    sizes = [side.manifest["spec"]["resources"]["requests"]["storage"] for side in (step.old, step.new)]
     return Finding(Severity.DANGER, Hazard.REJECTED, _subject(step), (
         f"spec.resources.requests.storage shrinks from {sizes[0]} to {sizes[1]}: the API server refuses to shrink "
         "a claim; pulumi up will fail (a smaller claim means a new claim and fetching the weights again)"
@@ -149,7 +151,9 @@ def claims_in(snapshot: Optional[Snapshot], namespace: Optional[str]) -> list[st
     """The weights claims a namespace holds: the stack's own and the existing ones its models read."""
     if snapshot is None or namespace is None:
         return []
-    names = {r.manifest["metadata"]["name"] for r in snapshot.resources.values() if holds_weights(r) and r.namespace == namespace}
+    names = {
+        r.manifest["metadata"]["name"] for r in snapshot.resources.values() if holds_weights(r) and r.namespace == namespace
+    }
     if snapshot.outputs.get("namespace") == namespace:
         models = snapshot.models.values()
         for model in models:

@@ -216,11 +216,6 @@ class Step:
     def replace_reasons(self) -> tuple[str, ...]:
         return tuple(change.path for change in self.changes if change.replaces)
 
-    @property
-    def protected(self) -> bool:
-        """Pulumi checks `protect` in the stack's state, i.e. the base side."""
-        return bool(self.old and self.old.protect)
-
 
 def compute_steps(
     base: Optional[Snapshot],

@@ -119,7 +119,8 @@ def fetch_findings(steps: Iterable[Step], base_models: Mapping[str, Any], head_m
     """A fetch Job replaced (or its source annotation changed) fetches the weights again: the weights change."""
     by_model: dict[str, list[Step]] = defaultdict(list)
     for step in steps:
-        if step.resource.component == FETCH_COMPONENT and step.op in (Op.UPDATE, Op.REPLACE) and step.kind in ("Job", "ConfigMap"):
+        fetch_object = step.resource.component == FETCH_COMPONENT and step.kind in ("Job", "ConfigMap")
+        if fetch_object and step.op in (Op.UPDATE, Op.REPLACE):
             by_model[_model(step)].append(step)
     findings = []
     for model, model_steps in by_model.items():
