@@ -11,9 +11,10 @@ from . import _k8s
 from .config import FleetConfig
 from .dataset_cache import DatasetCache, DatasetCacheArgs
 from .model_storage import ModelStorage, ModelStorageArgs
-from .plan import ModelPlan, common_labels
+from .plan import ModelPlan, common_labels, namespace_must_be_retained, weights_claims
 from .plugins.types import ObjectSpec
 from .rdma_network import RdmaNetwork, RdmaNetworkArgs
+from .secret_fingerprint import secret_fingerprint
 from .vllm_cluster import VllmCluster, VllmClusterArgs
 
 
@@ -31,6 +32,8 @@ def plan_summary(plan: ModelPlan) -> dict[str, Any]:
         ),
         "apiUrl": plan.names.api_url(plan.config.api.port),
         "weights": plan.weights.description if plan.weights else "",
+        # Claims the weights live on, created here or not: the offline diff knows what a namespace holds.
+        "weightsClaims": list(weights_claims(plan)),
         "cache": plan.cache.description if plan.cache else "none",
         "network": plan.transport,
         "rdma": bool(plan.network and plan.network.rdma),
@@ -50,18 +53,19 @@ class ApiKey(pulumi.ComponentResource):
 def deploy(config: FleetConfig, plans: list[ModelPlan], api_key: Optional[ObjectSpec] = None) -> dict[str, Any]:
     depends: list[pulumi.Resource] = []
     if config.create_namespace:
-        holds_weights = any(spec.retain_on_delete for plan in plans for spec in plan.weights.objects)
         namespace = k8s.core.v1.Namespace(
             config.namespace,
             metadata={"name": config.namespace, "labels": common_labels("fleet", config.image, "namespace")},
-            # Deleting a namespace deletes its claims, so it is kept whenever a claim is.
-            opts=pulumi.ResourceOptions(retain_on_delete=holds_weights),
+            opts=pulumi.ResourceOptions(retain_on_delete=namespace_must_be_retained(plans)),
         )
         depends.append(namespace)
 
+    key_fingerprint = None
     if api_key is not None:
         key = ApiKey(api_key.name, config.namespace, api_key, opts=pulumi.ResourceOptions(depends_on=depends))
         depends = [*depends, key]
+    if config.api_key is not None:
+        key_fingerprint = secret_fingerprint(config.api_key, config.namespace)
 
     summaries = {}
     for plan in plans:
@@ -75,7 +79,7 @@ def deploy(config: FleetConfig, plans: list[ModelPlan], api_key: Optional[Object
             needs.append(RdmaNetwork(plan.name, RdmaNetworkArgs(plan.namespace, plan.network), opts=after_namespace))
         VllmCluster(
             plan.name,
-            VllmClusterArgs(plan=plan),
+            VllmClusterArgs(plan=plan, api_key_fingerprint=key_fingerprint),
             opts=pulumi.ResourceOptions(depends_on=[*depends, *needs]),
         )
         summaries[plan.name] = plan_summary(plan)

@@ -572,3 +572,46 @@ def plan_fleet(fleet: Fleet) -> list[ModelPlan]:
     if issues:
         raise ConfigError(issues)
     return plans
+
+
+# ------------------------------------------------------- namespace retention
+
+
+def weights_claims(plan: ModelPlan) -> tuple[str, ...]:
+    """Every claim this model's weights live on, in the stack's namespace, whoever created it.
+
+    A `new-pvc` claim is one of the plan's objects; an `existing-pvc` claim
+    (and the origin a cache reads through `pvc://`) is only named in the pods'
+    volume or the mount. A cache's own claim (Fluid's, named after the
+    Dataset) holds a copy, not the weights, so it is left out.
+    """
+    if plan.weights is None:
+        return ()
+    cache_claim = plan.cache.dataset.name if plan.cache else None
+    claims = [spec.name for spec in plan.weights.objects if spec.kind == "PersistentVolumeClaim"]
+    mount = plan.weights.mount
+    if mount is not None and mount.scheme == "pvc":
+        claims.append(mount.uri.split("://", 1)[1].strip("/"))
+    for volume in plan.weights.pod.volumes:
+        if volume.get("name") == WEIGHTS_VOLUME and "persistentVolumeClaim" in volume:
+            claims.append(volume["persistentVolumeClaim"]["claimName"])
+    return tuple(name for name in dict.fromkeys(claims) if name and name != cache_claim)
+
+
+def namespace_must_be_retained(plans: list[ModelPlan]) -> bool:
+    """Whether `pulumi destroy` (or a namespace rename) must leave the stack's namespace in place.
+
+    Deleting a namespace deletes every claim in it. So the namespace is kept
+    while it holds a claim whose weights must outlive the stack: one the
+    stack created with `retainOnDelete`, or one it only uses (an existing
+    claim is never the stack's to delete). A stack whose only claims opted
+    out of protection (`protect: false`) lets its namespace go.
+    """
+    for plan in plans:
+        objects = plan.weights.objects if plan.weights else ()
+        created = {spec.name: spec for spec in objects if spec.kind == "PersistentVolumeClaim"}
+        for claim in weights_claims(plan):
+            spec = created.get(claim)
+            if spec is None or spec.retain_on_delete:
+                return True
+    return False

@@ -26,6 +26,7 @@ from .constants import (
 )
 from .plan import ModelPlan, selector_labels
 from .plugins.types import Probes
+from .secret_fingerprint import ANNOTATION_API_KEY_FINGERPRINT
 
 HEAD, WORKER = "head", "worker"
 
@@ -33,6 +34,8 @@ HEAD, WORKER = "head", "worker"
 @dataclass(frozen=True)
 class VllmClusterArgs:
     plan: ModelPlan
+    #: Changes with the API key (components/secret_fingerprint.py): the head, which reads the key, rolls on rotation.
+    api_key_fingerprint: Optional[str] = None
 
 
 def entrypoint_checksum(scripts: dict[str, str]) -> str:
@@ -164,6 +167,7 @@ class VllmCluster(pulumi.ComponentResource):
         plan = args.plan
         assert plan.entrypoints is not None, "plan_model() fills entrypoints"
         self._plan = plan
+        self._key_fingerprint = args.api_key_fingerprint
         self._child = pulumi.ResourceOptions(parent=self)
         checksum = entrypoint_checksum(plan.entrypoints.scripts)
 
@@ -266,6 +270,9 @@ class VllmCluster(pulumi.ComponentResource):
         command = entry.head_command if role == HEAD else entry.worker_command
         probes = entry.head_probes if role == HEAD else entry.worker_probes
         annotations = {ANNOTATION_PULUMI_TIMEOUT: str(plan.await_timeout_seconds)}
+        template = _pod_template(plan, role, command, probes, gpus, checksum)
+        if role == HEAD and plan.api_key and self._key_fingerprint is not None:
+            template["metadata"]["annotations"][ANNOTATION_API_KEY_FINGERPRINT] = self._key_fingerprint
         return k8s.apps.v1.StatefulSet(
             name,
             metadata=self._meta(name, role, annotations),
@@ -275,7 +282,7 @@ class VllmCluster(pulumi.ComponentResource):
                 # Group members start together; ordered start would serialise the wait.
                 "podManagementPolicy": "Parallel",
                 "selector": {"matchLabels": selector_labels(plan.name, role)},
-                "template": _pod_template(plan, role, command, probes, gpus, checksum),
+                "template": template,
             },
             opts=opts,
         )

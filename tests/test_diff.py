@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from components.preview import FailOn, Op, Snapshot, Status, compare, should_fail
+from components.preview.claims import Removal, removal
 from components.preview.danger import Hazard
 from components.preview.diff import Resource, format_path
 from components.preview.report import render_markdown, render_text
@@ -19,7 +20,7 @@ STACK_URN = "urn:pulumi:test::vllm-fleet::pulumi:pulumi:Stack$"
 
 
 def _urn(kind: str, name: str) -> str:
-    group = {"StatefulSet": "apps/v1", "PersistentVolumeClaim": "core/v1", "ConfigMap": "core/v1"}[kind]
+    group = {"StatefulSet": "apps/v1", "Job": "batch/v1"}.get(kind, "core/v1")
     return f"{STACK_URN}kubernetes:{group}:{kind}::{name}"
 
 
@@ -99,7 +100,13 @@ def _ops(diff) -> dict[str, Op]:
         ("ConfigMap", ("metadata", "namespace"), True),
         ("ConfigMap", ("metadata", "name"), True),
         ("ConfigMap", ("metadata", "labels", "x"), False),
-        ("ConfigMap", ("data", "head.sh"), False),
+        # The provider treats ConfigMaps and Secrets as immutable (no enable*Mutable): data changes replace.
+        ("ConfigMap", ("data", "head.sh"), True),
+        ("ConfigMap", ("binaryData", "x"), True),
+        ("Secret", ("stringData", "api-key"), True),
+        ("Secret", ("data", "token"), True),
+        ("Secret", ("type",), True),
+        ("Secret", ("metadata", "labels", "x"), False),
     ],
 )
 def test_replacement_rules_follow_pulumi_kubernetes(kind, path, replaces):
@@ -278,3 +285,305 @@ def test_markdown_has_a_summary_line_per_stack_and_folded_details():
     assert body.count("<details>") == 2  # the changed stack and the broken one; nothing to fold for prod
     assert "-     spec.storageClassName: fast  (forces replacement)" in body
     assert "+     spec.storageClassName: slow  (forces replacement)" in body
+
+
+# ------------------------------------------- Pulumi's protect/retain rules
+
+
+def _claim(protect: bool, retain: bool, storage_class: str = "fast", size: str = "20Gi") -> Resource:
+    claim = _weights(storage_class=storage_class, size=size)
+    return Resource(claim.urn, claim.type, claim.name, claim.manifest, protect=protect, retain_on_delete=retain)
+
+
+# (old protect, old retainOnDelete, new protect) -> the engine's decision for a replace:
+# refused only when state AND program protect (step_generator: `new.Protect && old.Protect`);
+# otherwise the STATE's retainOnDelete decides whether the old object is deleted (step.go, pulumi#13428).
+REPLACE_TABLE = [
+    (True, True, True, Removal.BLOCKED),
+    (True, False, True, Removal.BLOCKED),
+    (True, True, False, Removal.KEPT),
+    (True, False, False, Removal.DELETED),
+    (False, True, True, Removal.KEPT),
+    (False, True, False, Removal.KEPT),
+    (False, False, True, Removal.DELETED),
+    (False, False, False, Removal.DELETED),
+]
+
+
+@pytest.mark.parametrize(("old_protect", "old_retain", "new_protect", "fate"), REPLACE_TABLE)
+@pytest.mark.parametrize("new_retain", [True, False])
+def test_replace_follows_the_engine_state_not_the_program(old_protect, old_retain, new_protect, fate, new_retain):
+    old, new = _claim(old_protect, old_retain), _claim(new_protect, new_retain, storage_class="slow")
+    assert removal(old, new) is fate  # the program's retainOnDelete never matters for the old object
+    diff = _diff(_snapshot(old), _snapshot(new))
+    (danger,) = diff.dangers
+    assert danger.blocked is (fate is Removal.BLOCKED)
+    expected = {Removal.BLOCKED: Hazard.DATA_LOSS, Removal.KEPT: Hazard.REJECTED, Removal.DELETED: Hazard.DATA_LOSS}
+    assert danger.hazard is expected[fate]
+    assert ("unprotects and replaces in one go" in danger.message) is (old_protect and not new_protect)
+
+
+@pytest.mark.parametrize(
+    ("old_protect", "old_retain", "fate"),
+    [(True, True, Removal.BLOCKED), (True, False, Removal.BLOCKED), (False, True, Removal.KEPT), (False, False, Removal.DELETED)],
+)
+def test_delete_is_refused_by_the_state_and_retained_by_the_state(old_protect, old_retain, fate):
+    old = _claim(old_protect, old_retain)
+    assert removal(old, None) is fate
+    diff = _diff(_snapshot(old), _snapshot())
+    findings = {f.hazard: f for f in diff.findings}
+    if fate is Removal.KEPT:
+        assert diff.dangers == () and Hazard.ORPHANED in findings
+    else:
+        assert findings[Hazard.DATA_LOSS].is_danger and findings[Hazard.DATA_LOSS].blocked is (fate is Removal.BLOCKED)
+
+
+def test_unprotect_plus_storage_class_change_is_not_called_blocked():
+    """The issue's case: protect: false and a new storageClass in one change. The engine does not refuse it."""
+    diff = _diff(_snapshot(_claim(True, True)), _snapshot(_claim(False, False, storage_class="slow")))
+    (danger,) = diff.dangers
+    assert not danger.blocked and not diff.blocked
+    assert "retainOnDelete` in the state keeps the old claim" in danger.message
+    assert "blocked by protect" not in render_text([diff], "main")
+
+
+# ---------------------------------------------------- removing protection
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [((True, True), (False, False)), ((True, True), (True, False)), ((True, True), (False, True)), ((False, True), (False, False))],
+)
+def test_removing_protect_or_retain_from_weights_is_danger(before, after):
+    diff = _diff(_snapshot(_claim(*before)), _snapshot(_claim(*after)))
+    assert [step.op for step in diff.steps] == [Op.UPDATE]
+    (danger,) = diff.dangers
+    assert danger.hazard is Hazard.PROTECTION_REMOVED
+    assert should_fail([diff], FailOn.DANGER)
+
+
+@pytest.mark.parametrize(("before", "after"), [((False, False), (True, True)), ((True, False), (True, True))])
+def test_adding_protection_is_not_danger(before, after):
+    diff = _diff(_snapshot(_claim(*before)), _snapshot(_claim(*after)))
+    assert diff.dangers == ()
+
+
+# ------------------------------------------------------------------ shrink
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "refused"),
+    [("40Gi", "20Gi", True), ("1Ti", "1000Gi", True), ("2G", "1999M", True), ("20Gi", "40Gi", False),
+     ("1000Mi", "1Gi", False), ("1G", "1000M", False)],
+)
+def test_shrinking_any_claim_is_refused_by_the_api_server(old, new, refused):
+    for claim in (_weights, _pvc):  # any claim, weights or not
+        diff = _diff(_snapshot(claim(size=old)), _snapshot(claim(size=new)))
+        assert [step.op for step in diff.steps] == [Op.UPDATE]
+        rejected = [d for d in diff.dangers if d.hazard is Hazard.REJECTED]
+        assert bool(rejected) is refused
+        if refused:
+            assert "the API server refuses to shrink a claim; pulumi up will fail" in rejected[0].message
+
+
+# --------------------------------------------------------------- namespace
+
+
+def _namespace(name: str = NS, retain: bool = False, protect: bool = False) -> Resource:
+    manifest = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {}}}
+    return Resource(f"{STACK_URN}kubernetes:core/v1:Namespace::{name}", "kubernetes:core/v1:Namespace", name, manifest,
+                    protect=protect, retain_on_delete=retain)
+
+
+def _with_ns(*resources: Resource, claims: list | None = None, namespace: str = NS, **model) -> Snapshot:
+    row = {**_model(), **model}
+    if claims is not None:
+        row["weightsClaims"] = claims
+    return Snapshot("test", {r.urn: r for r in resources}, {"models": {"m": row}, "namespace": namespace})
+
+
+def _claim_mount(name: str, claim: str) -> Resource:
+    sts = _sts(name)
+    manifest = copy.deepcopy(sts.manifest)
+    manifest["spec"]["template"]["spec"]["volumes"] = [{"name": "weights", "persistentVolumeClaim": {"claimName": claim}}]
+    return Resource(sts.urn, sts.type, sts.name, manifest)
+
+
+@pytest.mark.parametrize("how", ["renamed", "stack removed"])
+def test_namespace_leaving_with_an_existing_claim_in_it_is_data_loss(how):
+    """No PVC object: the claim is known only from the plan's fact (`weightsClaims`)."""
+    base = _with_ns(_namespace(), _sts(), claims=["shared-weights"])
+    head = None if how == "stack removed" else _with_ns(_namespace("llm-new"), _sts(), claims=["shared-weights"], namespace="llm-new")
+    diff = _diff(base, head)
+    (loss,) = [d for d in diff.dangers if d.subject == f"Namespace {NS}"]
+    assert loss.hazard is Hazard.DATA_LOSS and "shared-weights" in loss.message
+
+
+def test_namespace_of_an_older_base_is_read_from_the_pods_weights_volume():
+    base = _with_ns(_namespace(), _claim_mount("m-head", "shared-weights"))
+    diff = _diff(base, None)
+    assert any(d.hazard is Hazard.DATA_LOSS and "shared-weights" in d.message for d in diff.dangers)
+
+
+@pytest.mark.parametrize(
+    ("retain", "protect", "hazard", "danger"),
+    [(True, False, Hazard.ORPHANED, False), (False, True, Hazard.DATA_LOSS, True), (False, False, Hazard.DATA_LOSS, True)],
+)
+def test_namespace_state_decides_its_fate(retain, protect, hazard, danger):
+    base = _with_ns(_namespace(retain=retain, protect=protect), _weights(), claims=["m-weights"])
+    diff = _diff(base, _with_ns(_weights(), claims=["m-weights"]))
+    (finding,) = [f for f in diff.findings if f.subject == f"Namespace {NS}"]
+    assert (finding.hazard, finding.is_danger, finding.blocked) == (hazard, danger, protect)
+
+
+def test_namespace_without_weights_goes_quietly():
+    diff = _diff(_with_ns(_namespace(), _sts(), claims=[]), None)
+    assert not [f for f in diff.findings if f.subject.startswith("Namespace")]
+
+
+# --------------------------------------------------------- pod templates
+
+
+def _image(name: str, image: str) -> Resource:
+    sts = _sts(name)
+    manifest = copy.deepcopy(sts.manifest)
+    manifest["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    return Resource(sts.urn, sts.type, sts.name, manifest)
+
+
+def test_image_change_on_a_multi_node_group_is_downtime_once_per_model():
+    group = _model(tensor=16, head=8, worker=8, pods=2)
+    base = _snapshot(_image("m-head", "vllm:1"), _image("m-worker", "vllm:1"), models={"m": group})
+    head = _snapshot(_image("m-head", "vllm:2"), _image("m-worker", "vllm:2"), models={"m": group})
+    diff = _diff(base, head)
+    (danger,) = diff.dangers
+    assert danger.hazard is Hazard.DOWNTIME and danger.subject == "model m"
+    assert "vllm:1 → vllm:2" in danger.message and "2 pods" in danger.message
+    assert not [n for n in diff.notes if n.hazard is Hazard.ROLLING_RESTART]
+
+
+def test_any_template_change_on_a_group_restarts_it():
+    group = _model(tensor=16, head=8, worker=8, pods=2)
+    diff = _diff(_snapshot(_sts(), models={"m": group}), _snapshot(_sts(args=("--max-model-len", "1")), models={"m": group}))
+    assert [d.hazard for d in diff.dangers] == [Hazard.DOWNTIME]
+
+
+def test_image_change_on_a_single_pod_is_a_note_that_says_the_model_is_unavailable():
+    diff = _diff(_snapshot(_image("m-head", "vllm:1")), _snapshot(_image("m-head", "vllm:2")))
+    assert diff.dangers == ()
+    (note,) = diff.notes
+    assert note.hazard is Hazard.ROLLING_RESTART and "unavailable while the new pod loads" in note.message
+
+
+# ----------------------------------------------------------------- fetch
+
+
+def _fetch(kind: str, body: dict, annotations: dict | None = None) -> Resource:
+    labels = {"app.kubernetes.io/instance": "m", "app.kubernetes.io/component": "fetch"}
+    manifest = {"apiVersion": "batch/v1" if kind == "Job" else "v1", "kind": kind,
+                "metadata": {"name": "m-fetch", "namespace": NS, "labels": labels, "annotations": annotations or {}}, **body}
+    name = f"{kind.lower()}-m-fetch"
+    return Resource(_urn(kind, name), f"kubernetes:{'batch/v1' if kind == 'Job' else 'core/v1'}:{kind}", name, manifest)
+
+
+def _job(revision: str) -> Resource:
+    return _fetch("Job", {"spec": {"template": {"spec": {"containers": [{"name": "fetch", "env": [{"name": "REVISION", "value": revision}]}]}}}})
+
+
+def test_replaced_fetch_job_reports_the_weights_change():
+    base = _snapshot(_job("main"), models={"m": {**_model(), "weights": "hf://org/m@main -> new claim m-weights (20Gi)"}})
+    head = _snapshot(_job("v2"), models={"m": {**_model(), "weights": "hf://org/m@v2 -> new claim m-weights (20Gi)"}})
+    diff = _diff(base, head)
+    (danger,) = diff.dangers
+    assert danger.hazard is Hazard.WEIGHTS_CHANGE
+    assert "the weights change: refetch of hf://org/m@main -> hf://org/m@v2" in danger.message
+
+
+def test_changed_source_annotation_reports_the_weights_change():
+    old = _fetch("ConfigMap", {"data": {"fetch.sh": "x"}}, {"vllm-fleet.io/source": "hf://a@1"})
+    new = _fetch("ConfigMap", {"data": {"fetch.sh": "x"}}, {"vllm-fleet.io/source": "hf://a@2"})
+    (danger,) = _diff(_snapshot(old), _snapshot(new)).dangers
+    assert "refetch of hf://a@1 -> hf://a@2" in danger.message
+
+
+def test_fetch_script_replaced_alone_does_not_refetch():
+    diff = _diff(_snapshot(_fetch("ConfigMap", {"data": {"fetch.sh": "a"}})), _snapshot(_fetch("ConfigMap", {"data": {"fetch.sh": "b"}})))
+    assert diff.dangers == () and [n.hazard for n in diff.notes] == [Hazard.REPLACED]
+    assert "does not run again" in diff.notes[0].message
+
+
+# ------------------------------------------------ ConfigMaps and Secrets
+
+
+def _config_map(name: str, data: dict, kind: str = "ConfigMap") -> Resource:
+    manifest = {"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": NS, "labels": {}},
+                ("stringData" if kind == "Secret" else "data"): data}
+    return Resource(_urn(kind, f"{kind.lower()}-{name}"), f"kubernetes:core/v1:{kind}", f"{kind.lower()}-{name}", manifest)
+
+
+def _reader(name: str, volume: dict, checksum: str = "a") -> Resource:
+    sts = _sts(name)
+    manifest = copy.deepcopy(sts.manifest)
+    manifest["spec"]["template"]["metadata"] = {"annotations": {"checksum": checksum}}
+    manifest["spec"]["template"]["spec"]["volumes"] = [volume]
+    return Resource(sts.urn, sts.type, sts.name, manifest)
+
+
+def test_entrypoint_config_map_is_replaced_and_its_readers_roll():
+    mount = {"name": "entrypoints", "configMap": {"name": "m-entrypoints"}}
+    base = _snapshot(_config_map("m-entrypoints", {"head.sh": "a"}), _reader("m-head", mount, "a"))
+    head = _snapshot(_config_map("m-entrypoints", {"head.sh": "b"}), _reader("m-head", mount, "b"))
+    diff = _diff(base, head)
+    assert _ops(diff)[f"{NS}/m-entrypoints"] is Op.REPLACE
+    (replaced,) = [n for n in diff.notes if n.hazard is Hazard.REPLACED]
+    assert "deleted and created again under the same name" in replaced.message
+    assert f"the pods of {NS}/m-head roll" in replaced.message
+
+
+def test_secret_replaced_under_pods_that_do_not_roll_says_they_keep_the_old_value():
+    env = {"name": "x", "secret": {"secretName": "creds"}}
+    diff = _diff(_snapshot(_config_map("creds", {"k": "1"}, "Secret"), _reader("m-head", env)),
+                 _snapshot(_config_map("creds", {"k": "2"}, "Secret"), _reader("m-head", env)))
+    (replaced,) = [n for n in diff.notes if n.hazard is Hazard.REPLACED]
+    assert "enableSecretMutable" in replaced.message and "keep the old content until they restart" in replaced.message
+
+
+# ---------------------------------------------------------- secret config
+
+
+def _api_key_objects() -> tuple[Resource, Resource]:
+    secret = _config_map("vllm-api-key", {"api-key": "[secret]"}, "Secret")
+    sts = _sts("m-head")
+    manifest = copy.deepcopy(sts.manifest)
+    manifest["spec"]["template"]["metadata"] = {"annotations": {"vllm-fleet.io/api-key-fingerprint": "[secret]"}}
+    return secret, Resource(sts.urn, sts.type, sts.name, manifest)
+
+
+def _keyed(fingerprint: str) -> Snapshot:
+    snapshot = _snapshot(*_api_key_objects())
+    return Snapshot(snapshot.stack, snapshot.resources, snapshot.outputs, {"vllm-fleet:apiKey": fingerprint})
+
+
+def test_api_key_rotation_shows_the_secret_changed_and_rolls_the_head_without_the_value():
+    diff = _diff(_keyed("aaaa"), _keyed("bbbb"))
+    ops = _ops(diff)
+    assert ops[f"{NS}/vllm-api-key"] is Op.REPLACE and ops[f"{NS}/m-head"] is Op.UPDATE
+    head = next(s for s in diff.steps if s.kind == "StatefulSet")
+    (change,) = head.changes
+    assert change.path == "spec.template.metadata.annotations.vllm-fleet.io/api-key-fingerprint"
+    assert [f.subject for f in diff.findings if f.hazard is Hazard.SECRET_CHANGED] == ["vllm-fleet:apiKey"]
+    text = render_text([diff], "main") + render_markdown([diff], "main")
+    assert "[secret, changed]" in text and "aaaa" not in text and "bbbb" not in text
+
+
+def test_same_ciphertext_is_no_change():
+    diff = _diff(_keyed("aaaa"), _keyed("aaaa"))
+    assert diff.steps == () and diff.findings == ()
+
+
+def test_fetch_job_replaced_for_a_label_refetches_the_same_source_as_a_note():
+    same = {"m": {**_model(), "weights": "hf://org/m@main -> new claim m-weights (20Gi)"}}
+    diff = _diff(_snapshot(_job("a"), models=same), _snapshot(_job("b"), models=same))
+    assert diff.dangers == ()
+    (note,) = [n for n in diff.notes if n.hazard is Hazard.WEIGHTS_CHANGE]
+    assert "fetches hf://org/m@main into the claim once more" in note.message

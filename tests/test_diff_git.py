@@ -6,8 +6,10 @@ test renders only its working tree, so every change costs one render.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,8 @@ NS = "llm-ci"
 CI_STACK = {
     "config": {
         "vllm-fleet:namespace": NS,
+        # A placeholder ciphertext: the render never decrypts it, the diff fingerprints it.
+        "vllm-fleet:apiKey": {"secure": "v1:YmFzZS1rZXk="},
         "vllm-fleet:nodePool": {"gpusPerNode": 8},
         "vllm-fleet:models": [
             {
@@ -126,12 +130,15 @@ def test_new_model_is_created(work, base_snapshot, tmp_path):
     assert diff.dangers == ()
 
 
-def test_changed_engine_arg_is_an_update(work, base_snapshot, tmp_path):
+def test_changed_engine_arg_replaces_the_entrypoints_and_rolls_the_pod(work, base_snapshot, tmp_path):
     _edit_stack(work, lambda models: models[0]["engineArgs"].update({"max-model-len": 16384}))
     diff = _preview(work, base_snapshot, tmp_path)
-    assert _ops(diff) == {f"StatefulSet {NS}/small-head": Op.UPDATE, f"ConfigMap {NS}/small-entrypoints": Op.UPDATE}
-    assert diff.dangers == ()
-    assert [note.hazard for note in diff.notes] == [Hazard.ROLLING_RESTART]
+    # pulumi-kubernetes replaces a ConfigMap whose data changes (no enableConfigMapMutable).
+    assert _ops(diff) == {f"StatefulSet {NS}/small-head": Op.UPDATE, f"ConfigMap {NS}/small-entrypoints": Op.REPLACE}
+    assert diff.dangers == ()  # one pod: a rolling restart, said as a note
+    assert sorted(note.hazard.value for note in diff.notes) == [Hazard.REPLACED.value, Hazard.ROLLING_RESTART.value]
+    (replaced,) = [n for n in diff.notes if n.hazard is Hazard.REPLACED]
+    assert f"the pods of {NS}/small-head roll" in replaced.message
 
 
 def test_changed_service_name_replaces_the_stateful_set(work, base_snapshot, tmp_path):
@@ -162,6 +169,8 @@ def test_removed_model_is_deleted(work, base_snapshot, tmp_path):
     _edit_stack(work, lambda models: models.pop(1))
     diff = _preview(work, base_snapshot, tmp_path)
     ops = _ops(diff)
+    # The existing claim was what kept the namespace (small's claim opted out of protection).
+    assert ops.pop(f"Namespace {NS}") is Op.UPDATE
     assert set(ops.values()) == {Op.DELETE}
     assert {f"StatefulSet {NS}/coder-head", f"Service {NS}/coder", f"ConfigMap {NS}/coder-entrypoints"} <= set(ops)
     assert diff.dangers == ()  # its weights live on a claim the stack doesn't own
@@ -228,3 +237,59 @@ def test_base_that_does_not_render_is_reported(repo, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "does not render at broken" in captured.err and "base program is broken" in captured.err
     assert "cannot preview this stack" in captured.out
+
+
+# ---------------------------------------------------------- safety classes
+
+
+def test_namespace_rename_with_an_existing_claim_names_the_claim(work, base_snapshot, tmp_path):
+    """The base retains the namespace (coder reads an existing claim in it): the rename leaves it, claims and all."""
+    path = work / "stacks" / f"Pulumi.{STACK}.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["vllm-fleet:namespace"] = "llm-ci2"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    diff = _preview(work, base_snapshot, tmp_path)
+    (kept,) = [f for f in diff.findings if f.subject == f"Namespace {NS}"]
+    assert kept.hazard is Hazard.ORPHANED and "model-weights" in kept.message and "small-weights" in kept.message
+    # small's own claim moves namespace: a replace of an unprotected claim loses its weights.
+    assert (Hazard.DATA_LOSS, "PersistentVolumeClaim llm-ci2/small-weights") in {(d.hazard, d.subject) for d in diff.dangers}
+
+
+def test_api_key_rotation_replaces_the_secret_and_rolls_the_heads(work, base_snapshot, tmp_path, capsys):
+    path = work / "stacks" / f"Pulumi.{STACK}.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["vllm-fleet:apiKey"] = {"secure": "v1:cm90YXRlZC1rZXk="}
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    diff = _preview(work, base_snapshot, tmp_path)
+    ops = _ops(diff)
+    assert ops == {
+        f"Secret {NS}/vllm-api-key": Op.REPLACE,
+        f"StatefulSet {NS}/small-head": Op.UPDATE,
+        f"StatefulSet {NS}/coder-head": Op.UPDATE,
+    }
+    assert [f.subject for f in diff.findings if f.hazard is Hazard.SECRET_CHANGED] == ["vllm-fleet:apiKey"]
+    assert main(["--project-dir", str(work), "diff", STACK, "--base", "base"]) == 0
+    out = capsys.readouterr().out
+    assert "vllm-fleet.io/api-key-fingerprint: [secret] -> [secret, changed]" in out
+    assert "cm90YXRlZC1rZXk" not in out and "YmFzZS1rZXk" not in out
+
+
+def _run_tool(tool_dir: Path, project: Path) -> int:
+    """`vllm-fleet diff --fail-on danger` run by the code in `tool_dir`, against the tree in `project`."""
+    command = [sys.executable, "-m", "components.cli", "--project-dir", str(project), "diff", STACK, "--base", "base",
+               "--fail-on", "danger"]
+    env = dict(os.environ, PYTHONPATH=str(tool_dir), PYTHONDONTWRITEBYTECODE="1")
+    return subprocess.run(command, cwd=tool_dir, env=env, capture_output=True, text=True, check=False).returncode
+
+
+def test_a_pr_cannot_turn_off_its_own_gate_when_the_base_tool_judges_it(work, base, tmp_path):
+    """The PR deletes every danger rule and does something dangerous; the base's rules still fail the check.
+
+    This is the arrangement offline-diff.yml uses: the tool comes from a checkout of the base commit.
+    """
+    danger = work / "components" / "preview" / "danger.py"
+    danger.write_text(danger.read_text().replace(
+        "    return sorted(found, key=lambda finding: not finding.is_danger)", "    return []"))
+    _edit_stack(work, lambda models: models[0]["storage"].update({"storageClass": "fast-nvme"}))
+    assert _run_tool(work, work) == 0  # the PR's own tool waves its change through
+    assert _run_tool(base.directory, work) == 1  # the base's tool does not

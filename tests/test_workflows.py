@@ -60,10 +60,56 @@ def test_offline_diff_blocks_on_danger_and_comments_from_the_trusted_side():
     diff = _load("offline-diff.yml")
     assert diff["permissions"] == {"contents": "read"}
     run = "\n".join(step.get("run", "") for step in _steps(diff))
-    assert "vllm-fleet diff --all-stacks" in run and "--fail-on danger" in run and "--format markdown" in run
+    assert "diff --all-stacks" in run and "--fail-on danger" in run and "--format markdown" in run
     comment = _load("offline-diff-comment.yml")
     trigger = comment[True]["workflow_run"]  # YAML 1.1 reads the key `on` as True
     assert trigger["workflows"] == [diff["name"]]
     assert not any("actions/checkout" in step.get("uses", "") for step in _steps(comment))
     sticky = [s for s in _steps(comment) if s.get("uses", "").startswith("marocchino/sticky-pull-request-comment@")]
     assert sticky and sticky[0]["with"]["path"] == "preview/comment.md"
+
+
+BASE_SHA = "${{ github.event.pull_request.base.sha }}"
+
+
+def _checkouts(workflow: dict) -> dict[str, dict]:
+    """Checkout steps by the folder they fill ('.' for the default)."""
+    return {
+        (step.get("with") or {}).get("path", "."): step.get("with") or {}
+        for step in _steps(workflow)
+        if step.get("uses", "").startswith("actions/checkout@")
+    }
+
+
+def test_the_gate_runs_the_base_tool_and_never_installs_the_pr():
+    """A PR that edits components/preview/danger.py must not judge itself (test_diff_git proves the harm)."""
+    workflow = _load("offline-diff.yml")
+    checkouts = _checkouts(workflow)
+    tool_dir = next(path for path, options in checkouts.items() if options.get("ref") == BASE_SHA)
+    pr_dir = next(path for path, options in checkouts.items() if "ref" not in options)
+    assert tool_dir != pr_dir and checkouts[pr_dir].get("fetch-depth") == 0
+    steps = list(_steps(workflow))
+    installs = [s for s in steps if "pip install" in s.get("run", "") and "-e" in s.get("run", "")]
+    assert installs and all(s.get("working-directory") == tool_dir for s in installs), "install only the base's tool"
+    assert not any(re.search(rf"pip install[^\n]*\b{re.escape(pr_dir)}\b", s.get("run", "")) for s in steps)
+    (diff,) = [s for s in steps if "diff --all-stacks" in s.get("run", "")]
+    # Run from the base folder (first on sys.path) as a module, against the PR's tree, compared with the base commit.
+    assert diff.get("working-directory") == tool_dir
+    assert "python -m components.cli" in diff["run"] and f'--project-dir "$GITHUB_WORKSPACE/{pr_dir}"' in diff["run"]
+    assert diff["env"]["BASE_SHA"] == BASE_SHA and '--base "$BASE_SHA"' in diff["run"]
+    # The PR's program runs to be rendered: it gets no handle on the step's outputs or environment.
+    for name in ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH"):
+        assert f"-u {name}" in diff["run"]
+    # No step before the diff runs anything from the PR folder.
+    before = steps[: steps.index(diff)]
+    assert not any(s.get("working-directory") == pr_dir or f"{pr_dir}/" in s.get("run", "") for s in before)
+
+
+def test_pulumi_preview_runs_the_base_policy_pack():
+    workflow = _load("preview.yml")
+    checkouts = _checkouts(workflow)
+    (pulumi,) = [step for step in _steps(workflow) if step.get("uses", "").startswith("pulumi/actions@")]
+    pack = pulumi["with"]["policyPacks"]
+    folder = pack.rsplit("/", 1)[0]
+    assert pack.endswith("/policy") and checkouts[folder]["ref"] == BASE_SHA
+    assert (PROJECT / "policy" / "PulumiPolicy.yaml").is_file()

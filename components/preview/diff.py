@@ -24,6 +24,8 @@ from ..constants import LABEL_COMPONENT, LABEL_INSTANCE
 from ..render import INDEX_FILE, OUTPUTS_FILE
 from .rules import forces_replacement
 
+#: Kinds whose spec holds a pod template.
+POD_KINDS = ("StatefulSet", "Deployment", "DaemonSet", "ReplicaSet", "Job", "CronJob")
 #: Resource options worth reporting when they change (they show in `pulumi preview` too).
 OPTIONS = (("protect", "protect"), ("retainOnDelete", "retain_on_delete"), ("deleteBeforeReplace", "delete_before_replace"))
 
@@ -62,6 +64,20 @@ class Resource:
         return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
 
     @property
+    def namespace(self) -> Optional[str]:
+        """The namespace the object lives in; a Namespace object is its own."""
+        meta = (self.manifest or {}).get("metadata", {})
+        return meta.get("name") if self.kind == "Namespace" else meta.get("namespace")
+
+    @property
+    def pod_template(self) -> Mapping[str, Any]:
+        """The pod a workload creates (metadata + spec); empty for other kinds."""
+        spec = (self.manifest or {}).get("spec", {})
+        if self.kind == "CronJob":
+            spec = spec.get("jobTemplate", {}).get("spec", {})
+        return spec.get("template", {}) if self.kind in POD_KINDS else {}
+
+    @property
     def labels(self) -> Mapping[str, str]:
         return (self.manifest or {}).get("metadata", {}).get("labels", {})
 
@@ -81,6 +97,9 @@ class Snapshot:
     stack: str
     resources: Mapping[str, Resource]
     outputs: Mapping[str, Any] = field(default_factory=dict)
+    #: Secret config key -> fingerprint of its ciphertext in the stack file. The
+    #: render only ever sees `[secret]`, so this is how a rotation shows.
+    secrets: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def models(self) -> Mapping[str, Mapping[str, Any]]:
@@ -141,7 +160,8 @@ def _walk(old: Any, new: Any, path: tuple) -> Iterator[tuple[tuple, Any, Any]]:
         yield path, old, new
 
 
-def field_changes(old: Resource, new: Resource) -> tuple[FieldChange, ...]:
+def field_changes(old: Resource, new: Resource, hidden: tuple[FieldChange, ...] = ()) -> tuple[FieldChange, ...]:
+    """What differs between two renders of one object, plus `hidden` changes the renders can't show (secrets)."""
     changes = [
         FieldChange(format_path(path), before, after, forces_replacement(new.kind, path))
         for path, before, after in _walk(old.manifest or {}, new.manifest or {}, ())
@@ -150,7 +170,8 @@ def field_changes(old: Resource, new: Resource) -> tuple[FieldChange, ...]:
         before, after = getattr(old, attribute), getattr(new, attribute)
         if before != after:
             changes.append(FieldChange(f"{key} (resource option)", before, after))
-    return tuple(changes)
+    shown = {change.path for change in changes}
+    return tuple(changes) + tuple(change for change in hidden if change.path not in shown)
 
 
 # ------------------------------------------------------------------ steps
@@ -195,17 +216,18 @@ class Step:
     def replace_reasons(self) -> tuple[str, ...]:
         return tuple(change.path for change in self.changes if change.replaces)
 
-    @property
-    def protected(self) -> bool:
-        """Pulumi checks `protect` in the stack's state, i.e. the base side."""
-        return bool(self.old and self.old.protect)
 
-
-def compute_steps(base: Optional[Snapshot], head: Optional[Snapshot]) -> tuple[list[Step], int]:
+def compute_steps(
+    base: Optional[Snapshot],
+    head: Optional[Snapshot],
+    hidden: Optional[Mapping[str, tuple[FieldChange, ...]]] = None,
+) -> tuple[list[Step], int]:
     """The steps from base to head, and how many resources stay the same.
 
-    A missing side (the stack doesn't exist there) counts as empty.
+    A missing side (the stack doesn't exist there) counts as empty. `hidden`
+    adds, per URN, changes both renders redact (a rotated secret).
     """
+    hidden = hidden or {}
     old = base.resources if base else {}
     new = head.resources if head else {}
     steps, same = [], 0
@@ -213,7 +235,7 @@ def compute_steps(base: Optional[Snapshot], head: Optional[Snapshot]) -> tuple[l
         if urn not in old:
             steps.append(Step(Op.CREATE, None, resource))
             continue
-        changes = field_changes(old[urn], resource)
+        changes = field_changes(old[urn], resource, hidden.get(urn, ()))
         if not changes:
             same += 1
         else:

@@ -1,7 +1,7 @@
 """Which field changes force pulumi-kubernetes to replace an object.
 
-Transcribed from pulumi-kubernetes `provider/diff.go` (see the project's
-pulumi.md). A field "forces replacement" when it is one of these paths or
+Transcribed from pulumi-kubernetes `provider/diff.go` and `forceNewProperties`
+(see the project's pulumi.md). A field "forces replacement" when it is one of these paths or
 lies below one: `spec.selector.matchLabels.app` replaces a StatefulSet because
 `spec.selector` does.
 """
@@ -40,6 +40,11 @@ REPLACE_ON: Mapping[str, tuple[Path, ...]] = {
         ("spec", "parallelism"),
         ("spec", "selector"),
     ),
+    # The provider treats ConfigMaps and Secrets as immutable unless it is
+    # configured with enableConfigMapMutable / enableSecretMutable; this
+    # program's default provider sets neither, so a data change is a replace.
+    "ConfigMap": (("binaryData",), ("data",), ("immutable",)),
+    "Secret": (("data",), ("stringData",), ("type",), ("immutable",)),
 }
 
 

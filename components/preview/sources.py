@@ -24,6 +24,7 @@ from typing import Optional
 from ..plugins.registry import PLUGIN_GROUP
 from ..render import RenderError, load_project
 from .diff import Snapshot, load_snapshot
+from .secrets import ciphertext_fingerprints, with_fingerprints
 
 try:  # Python 3.11+; on 3.10 the installed entry points are used as they are.
     import tomllib
@@ -133,7 +134,9 @@ class Side:
         result = subprocess.run(command, cwd=self.directory, env=env, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             return Rendered(error=f"{stack} does not render at {self.label}:\n{_error_text(result.stderr)}")
-        return Rendered(load_snapshot(out))
+        project = load_project(self.directory)
+        secrets = ciphertext_fingerprints(project.stack_file(stack), project.name)
+        return Rendered(with_fingerprints(load_snapshot(out), secrets))
 
 
 def base_side(project_dir: Path, ref: str, scratch: Path) -> Side:

@@ -8,6 +8,7 @@ from typing import Iterable, Optional
 
 from .danger import Finding, assess
 from .diff import Op, Snapshot, Step, compute_steps
+from .secrets import hidden_changes
 
 
 class Status(str, Enum):
@@ -60,8 +61,8 @@ class StackDiff:
 
 def compare(stack: str, base_ref: str, base: Optional[Snapshot], head: Optional[Snapshot]) -> StackDiff:
     """The preview of `stack` going from `base` to `head`; None means the stack doesn't exist on that side."""
-    steps, unchanged = compute_steps(base, head)
-    findings = assess(steps, base.models if base else {}, head.models if head else {})
+    steps, unchanged = compute_steps(base, head, hidden_changes(base, head))
+    findings = assess(steps, base, head)
     if base is None:
         status = Status.NEW
     elif head is None:
