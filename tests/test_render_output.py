@@ -1,0 +1,53 @@
+"""The rendered files: libyaml's dumper writes exactly the bytes PyYAML's Python dumper writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components import render as render_module
+from components.render import PURE_DUMPER, to_yaml
+
+from .dataplane_support import render
+from .test_dataplane_render import _every_plugin
+
+# Scalars where emitters are known to disagree: quoting, block styles, unicode, width.
+AWKWARD_STRINGS = [
+    "", " ", "yes", "no", "on", "null", "~", "0755", "1e3", "1_000", "0x1F", "-", "- a", "a: b", "#x", "a #b",
+    "'quoted'", '"double"', "tab\there", "trailing space ", " leading", "ünïcödé ✓", "emoji 🔴",
+    "line one\nline two", "ends with newline\n", "two newlines\n\n", "indented\n  more\n", "\nleading newline",
+    "\n", "a\n\n\n", "trailing spaces \nnext", "x" * 300, "word " * 60, "a\u2028b", "%percent", "@at", "`tick`", "*star", "&amp",
+    "!bang", "|pipe", ">gt", "[list]", "{map}", "?q", "key=value,other=x", "C:\\path", "\u00a0nbsp",
+]
+
+
+def test_the_c_dumper_is_used_when_libyaml_is_present():
+    # PyYAML's wheels bundle libyaml; CI runs with it, so the fast path is the one under test.
+    assert yaml.__with_libyaml__
+    assert issubclass(render_module.DUMPER, yaml.CSafeDumper)
+    assert issubclass(PURE_DUMPER, yaml.SafeDumper) and not issubclass(PURE_DUMPER, yaml.CSafeDumper)
+
+
+def _assert_same_bytes(objects):
+    assert objects, "nothing to compare"
+    for obj in objects:
+        fast, pure = to_yaml(obj), to_yaml(obj, dumper=PURE_DUMPER)
+        assert fast == pure, f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}: the C dumper differs"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "staging"])
+def test_every_shipped_stack_writes_identical_bytes_with_both_dumpers(stack_renders, stack):
+    _assert_same_bytes(stack_renders[stack].objects())
+
+
+def test_every_plugin_stack_writes_identical_bytes_with_both_dumpers(tmp_path: Path):
+    _assert_same_bytes(render(tmp_path, _every_plugin(), stack="every-plugin").objects())
+
+
+@pytest.mark.parametrize("value", AWKWARD_STRINGS, ids=range(len(AWKWARD_STRINGS)))
+def test_awkward_strings_write_identical_bytes_with_both_dumpers(value):
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"k": value, "n": [value, 1.5]}}
+    _assert_same_bytes([obj])
+    assert yaml.safe_load(to_yaml(obj))["data"]["k"] == value
