@@ -135,6 +135,11 @@ class MonitoringSettings(PluginSettings):
         "PodMonitor", description="PodMonitor scrapes pods directly; ServiceMonitor adds a headless Service `<model>-metrics`."
     )
     interval: str = Field("30s", pattern=_DURATION, description="Scrape interval.")
+    ray_metrics: bool = Field(
+        True,
+        description="With the Ray launcher, also scrape Ray's metrics port on every member. Ray serves it only "
+        "when its dashboard agent can load the reporter (ray[default]: opencensus, aiohttp, ...).",
+    )
     rate_window: str = Field("5m", pattern=_DURATION, description="Window of rate() in latency and error-rate alerts.")
     object_labels: dict[str, str] = Field(
         default_factory=dict, description="Extra labels on the monitors and rules (e.g. `release: kube-prometheus-stack`, what Prometheus selects)."
@@ -198,6 +203,7 @@ def model_context(settings: MonitoringSettings, plan: ModelPlan) -> dict[str, An
         "planned_gpus": plan.gpus.total_gpus,
         "planned_pods": plan.gpus.pods,
         "uses_ray": bool(plan.entrypoints and plan.entrypoints.uses_ray),
+        "scrape_ray": bool(plan.entrypoints and plan.entrypoints.uses_ray) and settings.ray_metrics,
         "fetch_jobs": "|".join(_fetch_jobs(plan)),
         "warmup_jobs": "|".join(_warmup_jobs(plan)),
     }
@@ -299,7 +305,7 @@ def _member_selector(plan: ModelPlan) -> dict[str, Any]:
 def pod_monitor(settings: MonitoringSettings, plan: ModelPlan) -> ObjectSpec:
     labels = target_relabelings
     endpoints = [{"port": API_PORT_NAME, "path": "/metrics", "interval": settings.interval, "relabelings": labels(settings, plan)}]
-    if model_context(settings, plan)["uses_ray"]:
+    if model_context(settings, plan)["scrape_ray"]:
         endpoints.append({"path": "/metrics", "interval": settings.interval, "relabelings": _ray_address() + labels(settings, plan)})
     return ObjectSpec(
         MONITORING_API,
@@ -310,23 +316,23 @@ def pod_monitor(settings: MonitoringSettings, plan: ModelPlan) -> ObjectSpec:
     )
 
 
-def metrics_service(plan: ModelPlan, uses_ray: bool) -> ObjectSpec:
+def metrics_service(plan: ModelPlan, scrape_ray: bool) -> ObjectSpec:
     """A headless Service over the whole group, for ServiceMonitor: ports by number, unready members included."""
     ports = [{"name": VLLM_METRICS_PORT_NAME, "port": plan.api_port, "targetPort": plan.api_port, "protocol": "TCP"}]
-    if uses_ray:
+    if scrape_ray:
         port = RAY_PORTS["metrics_export"]
         ports.append({"name": RAY_METRICS_PORT_NAME, "port": port, "targetPort": port, "protocol": "TCP"})
     spec = {"clusterIP": "None", "publishNotReadyAddresses": True, "selector": selector_labels(plan.name), "ports": ports}
     return ObjectSpec("v1", "Service", f"{plan.name}-metrics", {"spec": spec}, labels=plan.labels("metrics"))
 
 
-def service_monitor(settings: MonitoringSettings, plan: ModelPlan, uses_ray: bool) -> ObjectSpec:
+def service_monitor(settings: MonitoringSettings, plan: ModelPlan, scrape_ray: bool) -> ObjectSpec:
     labels = target_relabelings
     endpoints = [{
         "port": VLLM_METRICS_PORT_NAME, "path": "/metrics", "interval": settings.interval,
         "relabelings": [_keep_roles(["head"]), *labels(settings, plan)],
     }]
-    if uses_ray:
+    if scrape_ray:
         endpoints.append({
             "port": RAY_METRICS_PORT_NAME, "path": "/metrics", "interval": settings.interval,
             "relabelings": [_keep_roles(MEMBER_ROLES), *labels(settings, plan)],
@@ -341,14 +347,14 @@ def service_monitor(settings: MonitoringSettings, plan: ModelPlan, uses_ray: boo
     )
 
 
-def scraper_policy(settings: MonitoringSettings, plan: ModelPlan, uses_ray: bool) -> ObjectSpec:
+def scraper_policy(settings: MonitoringSettings, plan: ModelPlan, scrape_ray: bool) -> ObjectSpec:
     """Admits the scraper, and only it, to the metrics ports of the members (policies add up; the group's stays)."""
     scraper = {
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": settings.scraper.namespace}},
         "podSelector": {"matchLabels": dict(settings.scraper.pod_labels)},
     }
     ports = [{"port": plan.api_port, "protocol": "TCP"}]
-    if uses_ray:
+    if scrape_ray:
         ports.append({"port": RAY_PORTS["metrics_export"], "protocol": "TCP"})
     spec = {
         "podSelector": _member_selector(plan),
@@ -418,13 +424,13 @@ class MonitoringAddon:
     Settings: ClassVar[type[MonitoringSettings]] = MonitoringSettings
 
     def objects(self, settings: MonitoringSettings, plan: ModelPlan) -> tuple[ObjectSpec, ...]:
-        uses_ray = model_context(settings, plan)["uses_ray"]
+        scrape_ray = model_context(settings, plan)["scrape_ray"]
         if settings.scrape == "PodMonitor":
             scraping: tuple[ObjectSpec, ...] = (pod_monitor(settings, plan),)
         else:
-            scraping = (metrics_service(plan, uses_ray), service_monitor(settings, plan, uses_ray))
+            scraping = (metrics_service(plan, scrape_ray), service_monitor(settings, plan, scrape_ray))
         rule = prometheus_rule(settings, plan)
-        return (*scraping, *((rule,) if rule else ()), scraper_policy(settings, plan, uses_ray))
+        return (*scraping, *((rule,) if rule else ()), scraper_policy(settings, plan, scrape_ray))
 
 
 __all__ = ["ALERTS", "MonitoringAddon", "MonitoringSettings", "alert_rules", "stack_dashboard", "stack_dashboard_json"]
