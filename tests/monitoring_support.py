@@ -195,7 +195,7 @@ class Cases:
         def job_state(failed_condition: int, failed_pods: int) -> list[dict]:
             return [
                 _series("kube_job_failed", {**job, "condition": "true"}, _values((failed_condition, 10))),
-                _series("kube_job_status_failed", job, _values((failed_pods, 10))),
+                _series("kube_job_status_failed", {**job, "reason": ""}, _values((failed_pods, 10))),
             ]
 
         return [
@@ -212,7 +212,8 @@ class Cases:
         def warmup(failed: int, succeeded: int) -> list[dict]:
             return [
                 _series("kube_job_created", job, _values((0, minutes))),  # created at time 0
-                _series("kube_job_status_failed", job, _values((failed, minutes))),
+                _series("kube_job_failed", {**job, "condition": "true"}, _values((failed, minutes))),
+                _series("kube_job_failed", {**job, "condition": "false"}, _values((1 - failed, minutes))),
                 _series("kube_job_status_succeeded", job, _values((succeeded, minutes))),
             ]
 

@@ -33,6 +33,8 @@ VALIDATE_CRS = next(
     PROJECT.parent / "shared" / "tools" / "validate_crs.py",
 )
 K8S_VERSION = "1.33"
+# grafana-operator's GrafanaDashboard schema, vendored (see its SOURCES.md): the shared folder lacks it.
+GRAFANA_SCHEMAS = PROJECT / "tests" / "fixtures" / "crd-schemas"
 # Labels the scrape gives every vLLM series (target labels) besides vLLM's own.
 TARGET_AND_SCRAPE_LABELS = {"namespace", "pod", "stack", "model", "group", "role", "job", "endpoint", "container", "le"}
 
@@ -205,6 +207,25 @@ def test_custom_resources_match_the_upstream_crd_schemas(tmp_path):
     assert {o["kind"] for o in custom} == {"PodMonitor", "ServiceMonitor", "PrometheusRule"}
 
 
+def test_a_grafana_dashboard_object_matches_the_grafana_operator_crd(tmp_path):
+    plans = _plans()
+    settings = MonitoringSettings.model_validate({"dashboard": {"kind": "GrafanaDashboard", "folder": "LLM", "instanceSelector": {"app": "g"}}})
+    spec = stack_dashboard(plans, {p.name: settings for p in plans}, stack="prod")
+    assert (spec.api_version, spec.kind) == ("grafana.integreatly.org/v1beta1", "GrafanaDashboard")
+    assert spec.body["spec"]["instanceSelector"] == {"matchLabels": {"app": "g"}} and spec.body["spec"]["folder"] == "LLM"
+    assert json.loads(spec.body["spec"]["json"])["title"] == "vLLM fleet prod"
+    (tmp_path / "dashboard.yaml").write_text(yaml.safe_dump(full_object(spec, "llm-test")))
+    result = subprocess.run([sys.executable, str(VALIDATE_CRS), "--schemas", str(GRAFANA_SCHEMAS), str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "1 checked, 0 failed" in result.stdout, result.stdout + result.stderr
+    broken = full_object(spec, "llm-test")
+    del broken["spec"]["instanceSelector"]
+    (tmp_path / "dashboard.yaml").write_text(yaml.safe_dump(broken))
+    result = subprocess.run([sys.executable, str(VALIDATE_CRS), "--schemas", str(GRAFANA_SCHEMAS), str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "instanceSelector" in result.stdout
+
+
 def test_the_crd_check_can_fail(tmp_path):
     monitor = full_object(_objects()[0], "llm-test")
     monitor["spec"]["podMetricsEndpoints"][0]["portNumber"] = "http"
@@ -248,7 +269,7 @@ def test_models_that_disagree_on_the_dashboard_configmap_are_an_error():
     settings = {"llm": MonitoringSettings(), "small": MonitoringSettings.model_validate({"dashboard": {"labels": {"other": "1"}}})}
     with pytest.raises(PlanError) as caught:
         stack_dashboard(plans, settings)
-    assert "'llm' and 'small'" in caught.value.message
+    assert "'llm' and 'small'" in caught.value.message and "(labels)" in caught.value.message
 
 
 def test_no_dashboard_when_every_model_opts_out():

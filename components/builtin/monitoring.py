@@ -33,6 +33,7 @@ from ..plugins.types import ObjectSpec
 from ..templates import render
 
 MONITORING_API = "monitoring.coreos.com/v1"
+GRAFANA_API = "grafana.integreatly.org/v1beta1"
 #: A future pod label naming the group replica (several groups of one model);
 #: relabelled to `group` when present, absent otherwise.
 GROUP_LABEL = "vllm-fleet.io/group"
@@ -123,11 +124,20 @@ class Scraper(PluginSettings):
 
 class Dashboard(PluginSettings):
     enabled: bool = Field(True, description="Give this model a row in the stack's dashboard.")
+    kind: Literal["ConfigMap", "GrafanaDashboard"] = Field(
+        "ConfigMap",
+        description="ConfigMap for the Grafana sidecar (kube-prometheus-stack), or a grafana-operator GrafanaDashboard.",
+    )
     labels: dict[str, str] = Field(
         default_factory=lambda: {"grafana_dashboard": "1"},
-        description="Labels of the dashboard ConfigMap: what the Grafana sidecar watches for.",
+        description="Labels of the dashboard object: for a ConfigMap, what the Grafana sidecar watches for.",
     )
-    annotations: dict[str, str] = Field(default_factory=dict, description="Annotations of the ConfigMap (e.g. the sidecar's folder annotation).")
+    annotations: dict[str, str] = Field(default_factory=dict, description="Annotations of the object (e.g. the sidecar's folder annotation).")
+    instance_selector: dict[str, str] = Field(
+        default_factory=lambda: {"dashboards": "grafana"},
+        description="GrafanaDashboard only: labels of the Grafana instances (grafana-operator) that import it.",
+    )
+    folder: Optional[str] = Field(None, min_length=1, description="GrafanaDashboard only: the Grafana folder to put it in.")
 
 
 class MonitoringSettings(PluginSettings):
@@ -385,32 +395,39 @@ def _dashboard_uid(title: str) -> str:
     return re.sub(r"[^a-zA-Z0-9-]+", "-", title.lower()).strip("-")[:40]
 
 
-def stack_dashboard(
-    plans: list[ModelPlan], settings_by_model: Mapping[str, MonitoringSettings], stack: Optional[str] = None
-) -> Optional[ObjectSpec]:
-    """The stack's dashboard as a ConfigMap the Grafana sidecar loads; None when no model wants one.
-
-    Every model with a dashboard must agree on the ConfigMap's labels and
-    annotations: there is one ConfigMap per stack.
-    """
-    shown = [p for p in plans if settings_by_model[p.name].dashboard.enabled]
-    if not shown:
-        return None
+def _stack_dashboard_settings(shown: list[ModelPlan], settings_by_model: Mapping[str, MonitoringSettings]) -> Dashboard:
+    """The one dashboard object's settings: every model that has a row must agree on them."""
     first = settings_by_model[shown[0].name].dashboard
     for plan in shown[1:]:
         other = settings_by_model[plan.name].dashboard
-        if (other.labels, other.annotations) != (first.labels, first.annotations):
+        if other != first:
+            differ = sorted(k for k in Dashboard.model_fields if getattr(other, k) != getattr(first, k))
             raise PlanError(
                 ("monitoring", "dashboard"),
-                f"models {shown[0].name!r} and {plan.name!r} give the stack's one dashboard ConfigMap different "
-                "labels or annotations; set the same `dashboard.labels`/`dashboard.annotations` on both",
+                f"models {shown[0].name!r} and {plan.name!r} set the stack's one dashboard differently "
+                f"({', '.join(differ)}); give both the same `dashboard` settings",
             )
+    return first
+
+
+def stack_dashboard(
+    plans: list[ModelPlan], settings_by_model: Mapping[str, MonitoringSettings], stack: Optional[str] = None
+) -> Optional[ObjectSpec]:
+    """The stack's dashboard: a ConfigMap the Grafana sidecar loads, or a GrafanaDashboard; None when no model wants one."""
+    shown = [p for p in plans if settings_by_model[p.name].dashboard.enabled]
+    if not shown:
+        return None
+    settings = _stack_dashboard_settings(shown, settings_by_model)
     name = stack or shown[0].namespace
-    body = {"data": {DASHBOARD_KEY: stack_dashboard_json(plans, settings_by_model, f"vLLM fleet {name}")}}
-    return ObjectSpec(
-        "v1", "ConfigMap", "vllm-fleet-dashboard", body,
-        labels={**shown[0].labels("dashboard"), **first.labels}, annotations=dict(first.annotations),
-    )
+    dashboard = stack_dashboard_json(plans, settings_by_model, f"vLLM fleet {name}")
+    labels = {**shown[0].labels("dashboard"), **settings.labels}
+    if settings.kind == "ConfigMap":
+        body: dict[str, Any] = {"data": {DASHBOARD_KEY: dashboard}}
+        return ObjectSpec("v1", "ConfigMap", "vllm-fleet-dashboard", body, labels=labels, annotations=dict(settings.annotations))
+    spec: dict[str, Any] = {"instanceSelector": {"matchLabels": dict(settings.instance_selector)}, "json": dashboard}
+    if settings.folder:
+        spec["folder"] = settings.folder
+    return ObjectSpec(GRAFANA_API, "GrafanaDashboard", "vllm-fleet", {"spec": spec}, labels=labels, annotations=dict(settings.annotations))
 
 
 # ------------------------------------------------------------------ the add-on
