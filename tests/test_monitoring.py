@@ -312,6 +312,39 @@ def test_every_label_matched_on_a_vllm_metric_is_one_it_has_or_the_scrape_adds()
             assert not unknown, f"{name} has no label(s) {unknown}"
 
 
+KSM_FILE = PROJECT / "templates" / "monitoring" / "kube-state-metrics.json"
+KSM_METRIC = re.compile(r"\b(kube_[a-z0-9_]+)\{([^}]*)\}")
+
+
+def test_every_kube_state_metric_and_label_the_queries_use_is_documented():
+    documented = json.loads(KSM_FILE.read_text())["metrics"]
+    used = 0
+    for query in _all_queries():
+        for name, matchers in KSM_METRIC.findall(query):
+            assert name in documented, f"{name} is not a kube-state-metrics metric"
+            labels = {m.split("=")[0].strip().rstrip("!~") for m in matchers.split(",") if m.strip()}
+            assert labels <= set(documented[name]["labels"]), f"{name} has no label(s) {labels - set(documented[name]['labels'])}"
+            used += 1
+    assert used > 10
+
+
+def test_the_ksm_extraction_script_reads_the_documented_tables(tmp_path):
+    docs = tmp_path / "ksm" / "docs" / "metrics" / "workload"
+    docs.mkdir(parents=True)
+    (docs / "job-metrics.md").write_text(
+        "| Metric name | Metric type | Description | Labels/tags | Status |\n| --- | --- | --- | --- | --- |\n"
+        "| kube_job_failed | Gauge | | `job_name`=&lt;job-name&gt; <br> `condition`=&lt;true\\|false&gt; | STABLE |\n"
+    )
+    out = tmp_path / "ksm.json"
+    script = PROJECT / "scripts" / "ksm_metric_names.py"
+    result = subprocess.run([sys.executable, str(script), str(tmp_path / "ksm"), "--version", "v9.9.9", "--out", str(out)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert data["kube_state_metrics_version"] == "v9.9.9"
+    assert data["metrics"] == {"kube_job_failed": {"type": "gauge", "labels": ["condition", "job_name"], "documented_in": ["docs/metrics/workload/job-metrics.md"]}}
+
+
 def test_the_name_check_catches_a_metric_vllm_does_not_export():
     exported = {s for m in _metrics_file()["metrics"].values() for s in m["samples"]}
     assert "vllm:num_requests_swapped" not in exported, "removed in the V1 engine"
