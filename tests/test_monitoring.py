@@ -253,7 +253,7 @@ def test_the_dashboard_has_a_row_per_model_and_panels_that_do_not_overlap():
     dashboard = json.loads(spec.body["data"]["vllm-fleet.json"])
     assert dashboard["title"] == "vLLM fleet prod"
     rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
-    assert rows == ["Model llm (16 GPUs in 2 pods)", "Model small (2 GPUs in 1 pods)"]
+    assert rows == ["Model llm: 16 GPUs, 2 pods", "Model small: 2 GPUs, 1 pod"]
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     cells = [(p["gridPos"]["x"] + dx, p["gridPos"]["y"] + dy) for p in dashboard["panels"]
@@ -376,6 +376,16 @@ def test_the_extraction_script_reads_metric_definitions_from_source(tmp_path):
     assert data["metrics"]["vllm:things"]["labels"] == ["engine", "model_name", "reason"]
     missing = subprocess.run([sys.executable, str(script), str(tmp_path / "nowhere"), "--out", str(out)], capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "no such wheel or directory" in missing.stderr
+
+
+def test_the_generated_parts_of_the_monitoring_doc_are_current(tmp_path):
+    script = PROJECT / "scripts" / "monitoring_sample.py"
+    current = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=120)
+    assert current.returncode == 0, current.stderr
+    stale = tmp_path / "monitoring.md"
+    stale.write_text((PROJECT / "docs" / "monitoring.md").read_text().replace("for 15m", "for 14m", 1))
+    result = subprocess.run([sys.executable, str(script), "--check", str(stale)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "stale" in result.stderr
 
 
 if __name__ == "__main__":
