@@ -9,33 +9,11 @@ import pulumi_kubernetes as k8s
 
 from . import _k8s
 from .config import FleetConfig
-from .dataset_cache import DatasetCache, DatasetCacheArgs
-from .model_storage import ModelStorage, ModelStorageArgs
-from .plan import ModelPlan, common_labels
+from .names import common_labels
+from .plan import ModelPlan, namespace_retained, summarize
+from .plugin_objects import PluginObjects
 from .plugins.types import ObjectSpec
-from .rdma_network import RdmaNetwork, RdmaNetworkArgs
 from .vllm_cluster import VllmCluster, VllmClusterArgs
-
-
-def plan_summary(plan: ModelPlan) -> dict[str, Any]:
-    """The stack output (and render table row) for one model."""
-    return {
-        "tensor": plan.gpus.tensor,
-        "pipeline": plan.gpus.pipeline,
-        "pods": plan.gpus.pods,
-        "headGpus": plan.gpus.head_gpus,
-        "workerGpus": plan.gpus.worker_gpus,
-        "totalGpus": plan.gpus.total_gpus,
-        "launcher": "ray" if plan.entrypoints and plan.entrypoints.uses_ray else (
-            "single-pod" if not plan.gpus.multi_node else plan.config.launcher.type
-        ),
-        "apiUrl": plan.names.api_url(plan.config.api.port),
-        "weights": plan.weights.description if plan.weights else "",
-        "cache": plan.cache.description if plan.cache else "none",
-        "network": plan.transport,
-        "rdma": bool(plan.network and plan.network.rdma),
-        "notes": list(plan.notes),
-    }
 
 
 class ApiKey(pulumi.ComponentResource):
@@ -50,12 +28,10 @@ class ApiKey(pulumi.ComponentResource):
 def deploy(config: FleetConfig, plans: list[ModelPlan], api_key: Optional[ObjectSpec] = None) -> dict[str, Any]:
     depends: list[pulumi.Resource] = []
     if config.create_namespace:
-        holds_weights = any(spec.retain_on_delete for plan in plans for spec in plan.weights.objects)
         namespace = k8s.core.v1.Namespace(
             config.namespace,
             metadata={"name": config.namespace, "labels": common_labels("fleet", config.image, "namespace")},
-            # Deleting a namespace deletes its claims, so it is kept whenever a claim is.
-            opts=pulumi.ResourceOptions(retain_on_delete=holds_weights),
+            opts=pulumi.ResourceOptions(retain_on_delete=namespace_retained(plans)),
         )
         depends.append(namespace)
 
@@ -66,17 +42,13 @@ def deploy(config: FleetConfig, plans: list[ModelPlan], api_key: Optional[Object
     summaries = {}
     for plan in plans:
         after_namespace = pulumi.ResourceOptions(depends_on=depends)
-        needs: list[pulumi.Resource] = [
-            ModelStorage(plan.name, ModelStorageArgs(namespace=plan.namespace, weights=plan.weights), opts=after_namespace)
-        ]
-        if plan.cache:
-            needs.append(DatasetCache(plan.name, DatasetCacheArgs(plan.namespace, plan.cache), opts=after_namespace))
-        if plan.network and plan.network.attachment:
-            needs.append(RdmaNetwork(plan.name, RdmaNetworkArgs(plan.namespace, plan.network), opts=after_namespace))
+        needs = [PluginObjects(group, plan.namespace, opts=after_namespace) for group in plan.object_groups]
         VllmCluster(
             plan.name,
             VllmClusterArgs(plan=plan),
             opts=pulumi.ResourceOptions(depends_on=[*depends, *needs]),
         )
-        summaries[plan.name] = plan_summary(plan)
+        for group in plan.addon_groups:
+            PluginObjects(group, plan.namespace, opts=after_namespace)
+        summaries[plan.name] = summarize(plan).to_output()
     return summaries

@@ -136,7 +136,7 @@ def test_changed_engine_arg_is_an_update(work, base_snapshot, tmp_path):
 
 def test_changed_service_name_replaces_the_stateful_set(work, base_snapshot, tmp_path):
     # serviceName comes from code, not config: the head side must run the working tree's code.
-    plan = work / "components" / "plan.py"
+    plan = work / "components" / "names.py"
     plan.write_text(plan.read_text().replace('return f"{self.model}-group"', 'return f"{self.model}-peers"'))
     diff = _preview(work, base_snapshot, tmp_path)
     ops = _ops(diff)

@@ -24,9 +24,8 @@ from ..constants import (
     WEIGHTS_MOUNT,
     WEIGHTS_VOLUME,
 )
-from ..plan import ModelPlan, PlanError, claim_mount, weights_path
-from ..plugins.types import MountSource, ObjectSpec, PodAdditions, SecretKeyRef, WeightsPlan
-from ..templates import render
+from ..sdk import ModelPlan, MountSource, ObjectSpec, PlanError, PodAdditions, SecretKeyRef, WeightsPlan, claim_mount, weights_path
+from ..sdk import render_template as render
 from .storage import NewClaim, new_claim
 
 WAIT_POLL_SECONDS = 10

@@ -6,10 +6,7 @@ from typing import ClassVar, Literal, Optional
 
 from pydantic import Field, field_validator
 
-from ..plan import ModelPlan, PlanError, claim_mount, weights_path
-from ..plugins.types import MountSource, ObjectSpec, WeightsPlan
-from ..plugins.protocol import PluginSettings
-from ..quantity import parse_quantity
+from ..sdk import ModelPlan, MountSource, ObjectSpec, PlanError, PluginSettings, WeightsPlan, claim_mount, parse_quantity, weights_path
 
 
 def check_shared_access(access_mode: str, plan: ModelPlan, field: str = "accessMode") -> None:
