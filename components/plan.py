@@ -234,12 +234,17 @@ def _workload(spec: ModelSpec, plan: ModelPlan) -> ModelPlan:
     return replace(plan, workload_objects=tuple(_with_root(selected, selected.plugin.objects, selected.settings, plan)))
 
 
+def _addon_objects(selected: SelectedPlugin, plan: ModelPlan) -> ObjectGroup:
+    """An add-on reads the final plan; its errors point into its own entry (`addons[i].<field>`)."""
+    try:
+        objects = tuple(selected.plugin.objects(selected.settings, plan))
+    except PlanError as error:
+        raise PlanError(error.field, error.message, root=selected.path) from None
+    return ObjectGroup("AddOn", f"{plan.name}-{selected.plugin.name}", (objects,))
+
+
 def _addons(spec: ModelSpec, plan: ModelPlan) -> ModelPlan:
-    groups = [
-        ObjectGroup("AddOn", f"{plan.name}-{selected.plugin.name}", (tuple(_with_root(selected, selected.plugin.objects, selected.settings, plan)),))
-        for selected in spec.addons
-    ]
-    return replace(plan, addon_groups=tuple(groups))
+    return replace(plan, addon_groups=tuple(_addon_objects(selected, plan) for selected in spec.addons))
 
 
 def plan_model(spec: ModelSpec, fleet: Fleet) -> ModelPlan:

@@ -80,7 +80,11 @@ class AddonPlugin(Plugin, Protocol):
     """A per-model extra (a ServiceMonitor, a ScaledObject, a PodGroup) read from the model's plan."""
 
     def objects(self, settings: BaseModel, plan: "ModelPlan") -> tuple[ObjectSpec, ...]:
-        """Objects to create beside the model's group; the plan is final (roles, summary, names)."""
+        """Objects to create beside the model's group; the plan is final (roles, names, replicas).
+
+        A `PlanError` field is relative to the add-on's own entry (`("interval",)`
+        reports `models[0].addons[1].interval`).
+        """
         ...
 
 
