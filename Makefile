@@ -5,7 +5,7 @@ VENV := .venv
 CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
 
-.PHONY: test render
+.PHONY: test render snapshots
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,3 +21,8 @@ test: $(VENV)/.installed $(CHECKOV_VENV)/bin/checkov
 
 render: $(VENV)/.installed
 	$(VENV)/bin/vllm-fleet render --all-stacks
+
+# After an intended change of the rendered objects: commit the new snapshots with it.
+snapshots: $(VENV)/.installed
+	$(VENV)/bin/vllm-fleet render --all-stacks --out tests/snapshots -q
+	$(VENV)/bin/python -m tests.test_workloads tests/snapshots/groups
