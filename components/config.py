@@ -188,7 +188,8 @@ class ModelConfig(StrictModel):
         None, description="Per-model extras (add-on plugins); default: defaults.addons. [] = none."
     )
     engine_args: dict[str, EngineArgValue] = Field(
-        default_factory=dict, description="Extra `vllm serve` flags: {max-model-len: 8192}."
+        default_factory=dict,
+        description="Extra `vllm serve` flags ({max-model-len: 8192}): true → --flag, false → --no-flag, list → --flag a b, map → JSON.",
     )
     image: Optional[str] = Field(None, description="vLLM image; defaults to vllm-fleet:image.")
     node_pool: Optional[NodePool] = Field(None, description="Overrides vllm-fleet:nodePool for this model.")
