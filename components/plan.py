@@ -98,6 +98,11 @@ class ModelPlan:
         return budget + fetch + 300
 
     @property
+    def total_gpus(self) -> int:
+        """Every GPU the model requests: its groups × TP×PP."""
+        return sum(role.gpus for role in self.roles)
+
+    @property
     def api_role(self) -> RolePlan:
         return next(role for role in self.roles if role.serves_api)
 
@@ -268,7 +273,7 @@ def summarize(plan: ModelPlan) -> PlanSummary:
         worker_gpus=plan.gpus.worker_gpus,
         group_gpus=plan.gpus.total_gpus,
         replicas=plan.replicas,
-        total_gpus=sum(role.gpus for role in plan.roles),
+        total_gpus=plan.total_gpus,
         launcher=launcher,
         workload=plan.workload,
         api_url=plan.names.api_url(plan.config.api.port),

@@ -57,7 +57,7 @@ class VllmCluster(pulumi.ComponentResource):
         self.network_policy = self._network_policy()
         self.disruption_budget = self._disruption_budget()
         self.api_url = pulumi.Output.from_input(plan.names.api_url(plan.config.api.port))
-        self.register_outputs({"apiUrl": self.api_url, "pods": plan.gpus.pods, "gpus": plan.gpus.total_gpus})
+        self.register_outputs({"apiUrl": self.api_url, "pods": plan.gpus.pods, "groups": plan.replicas, "gpus": plan.total_gpus})
 
     def _meta(self, name: str, component: Optional[str] = None, annotations: Optional[dict] = None) -> dict:
         return metadata(name, self._plan.namespace, self._plan.labels(component), annotations)
