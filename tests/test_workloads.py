@@ -277,3 +277,9 @@ if __name__ == "__main__":
     import sys
 
     write_groups_render(sys.argv[1])
+
+
+@pytest.mark.parametrize("value", ["lots", -1, True, "1000%"])
+def test_rollout_bounds_are_a_count_or_a_percentage(value):
+    message = one_issue(config(model(workload={**LWS, "maxSurge": value})), "vllm-fleet:models[0].workload.maxSurge")
+    assert message == f"must be a number of groups (0, 1, …) or a percentage ('25%'), got {value!r}"

@@ -12,9 +12,11 @@ autoscaler add or remove complete groups).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Optional, Union
+import re
+from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, PlainValidator, WithJsonSchema, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..constants import ANNOTATION_PULUMI_TIMEOUT
 from ..sdk import (
@@ -105,7 +107,20 @@ class StatefulSets:
         )
 
 
-IntOrPercent = Union[int, str]
+def _int_or_percent(value: Any) -> Union[int, str]:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,3}%", value):
+        return value
+    raise PydanticCustomError("int_or_percent", f"must be a number of groups (0, 1, …) or a percentage ('25%'), got {value!r}")
+
+
+#: A count of groups or a percentage of them, as the LWS rolling update takes it.
+IntOrPercent = Annotated[
+    Union[int, str],
+    PlainValidator(_int_or_percent),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^[0-9]{1,3}%$"}]}),
+]
 
 
 class LeaderWorkerSet:
