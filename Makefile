@@ -7,7 +7,7 @@ CHECKOV_VERSION := 3.3.30
 # pip's own progress (one line per package), not -q: the first install takes minutes.
 PIP_FLAGS := --disable-pip-version-check
 
-.PHONY: test test-prereqs render docs-samples
+.PHONY: test test-prereqs render docs-samples snapshots
 
 $(VENV)/.installed: pyproject.toml
 	@echo "==> installing vllm-fleet and its test tools into $(VENV) (ray, kubernetes-validate, ...: a few minutes the first time)"
@@ -35,3 +35,8 @@ render: $(VENV)/.installed
 # Rewrites every generated sample in README.md and docs/*.md from the tool's real output.
 docs-samples: $(VENV)/.installed
 	$(VENV)/bin/python -m components.docs_samples --write
+
+# After an intended change of the rendered objects: commit the new snapshots with it.
+snapshots: $(VENV)/.installed
+	$(VENV)/bin/vllm-fleet render --all-stacks --out tests/snapshots -q
+	$(VENV)/bin/python -m tests.test_workloads tests/snapshots/groups

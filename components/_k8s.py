@@ -17,6 +17,7 @@ _TYPED = {
     ("v1", "Secret"): k8s.core.v1.Secret,
     ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
     ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
+    ("apps/v1", "StatefulSet"): k8s.apps.v1.StatefulSet,
     ("batch/v1", "Job"): k8s.batch.v1.Job,
     ("batch/v1", "CronJob"): k8s.batch.v1.CronJob,
 }
@@ -54,7 +55,9 @@ def register(
     namespace: str,
     opts: pulumi.ResourceOptions,
     depends_on: Optional[list[pulumi.Resource]] = None,
+    logical_name: Optional[str] = None,
 ) -> pulumi.CustomResource:
+    """Registers `spec`; its Pulumi name is `<kind>-<name>` unless the caller keeps an older one."""
     meta = metadata(spec.name, namespace if spec.namespaced else None, spec.labels, spec.annotations)
     opts = pulumi.ResourceOptions.merge(
         opts,
@@ -62,7 +65,7 @@ def register(
             protect=spec.protect, retain_on_delete=spec.retain_on_delete, depends_on=depends_on or []
         ),
     )
-    logical_name = f"{spec.kind.lower()}-{spec.name}"
+    logical_name = logical_name or f"{spec.kind.lower()}-{spec.name}"
     typed = _TYPED.get((spec.api_version, spec.kind))
     body = _secrets_as_outputs(spec.body)
     if typed is not None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
+
+from .summary import PlanSummary
 
 if TYPE_CHECKING:
     from .render import Render
@@ -19,29 +21,40 @@ if TYPE_CHECKING:
 FAIL_ON_CHOICES = ("never", "danger", "any-change")
 
 
+def _gpus_per_pod(row: PlanSummary) -> str:
+    if row.pods == 1:
+        return str(row.head_gpus)
+    if row.head_gpus == row.worker_gpus:
+        return f"{row.pods}×{row.worker_gpus}"
+    return f"{row.head_gpus} + {row.pods - 1}×{row.worker_gpus}"
+
+
 def plan_table(render: Render) -> str:
-    """What the stack will run, so a reviewer sees GPUs and pods before anything is applied."""
-    models: dict[str, Any] = render.outputs.get("models", {})
-    header = ("MODEL", "TP×PP", "PODS", "GPUS/POD", "GPUS", "LAUNCHER", "CACHE", "NETWORK", "API")
+    """What the stack will run, so a reviewer sees GPUs and pods before anything is applied.
+
+    PODS and GPUS/POD describe one group; GPUS is every GPU the model requests
+    (groups × TP×PP).
+    """
+    models = {name: PlanSummary.from_output(row) for name, row in render.outputs.get("models", {}).items()}
+    header = ("MODEL", "TP×PP", "GROUPS", "PODS", "GPUS/POD", "GPUS", "WORKLOAD", "LAUNCHER", "CACHE", "NETWORK", "API")
     rows = [header]
     notes = []
     for name, row in models.items():
-        per_pod = str(row["headGpus"])
-        if row["pods"] > 1:
-            same = row["headGpus"] == row["workerGpus"]
-            per_pod = f"{row['pods']}×{row['workerGpus']}" if same else f"{row['headGpus']} + {row['pods'] - 1}×{row['workerGpus']}"
+        gpus = str(row.total_gpus) if row.replicas == 1 else f"{row.total_gpus} ({row.replicas}×{row.group_gpus})"
         rows.append((
             name,
-            f"{row['tensor']}×{row['pipeline']}",
-            str(row["pods"]),
-            per_pod,
-            str(row["totalGpus"]),
-            row["launcher"],
-            row.get("cache", "none"),
-            row.get("network", ""),
-            row["apiUrl"],
+            f"{row.tensor}×{row.pipeline}",
+            str(row.replicas),
+            str(row.pods),
+            _gpus_per_pod(row),
+            gpus,
+            row.workload,
+            row.launcher,
+            row.cache,
+            row.network,
+            row.api_url,
         ))
-        notes.extend(f"{name}: {note}" for note in row.get("notes", []))
+        notes.extend(f"{name}: {note}" for note in row.notes)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = [f"stack {render.stack} (namespace {render.outputs.get('namespace', '?')})"]
     lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]

@@ -178,8 +178,18 @@ class ModelConfig(StrictModel):
         None,
         description="Secondary (RDMA) network of the group: sriov | host-device | macvlan | ipoib | rdma-shared | none.",
     )
+    workload: Optional[PluginRef] = Field(
+        None, description="What runs the groups: statefulsets | leaderworkerset (default: defaults.workload)."
+    )
+    replicas: PositiveInt = Field(
+        1, description="Independent groups behind the model's one API Service; each takes TP×PP GPUs."
+    )
+    addons: Optional[list[PluginRef]] = Field(
+        None, description="Per-model extras (add-on plugins); default: defaults.addons. [] = none."
+    )
     engine_args: dict[str, EngineArgValue] = Field(
-        default_factory=dict, description="Extra `vllm serve` flags: {max-model-len: 8192}."
+        default_factory=dict,
+        description="Extra `vllm serve` flags ({max-model-len: 8192}): true → --flag, false → --no-flag, list → --flag a b, map → JSON.",
     )
     image: Optional[str] = Field(None, description="vLLM image; defaults to vllm-fleet:image.")
     node_pool: Optional[NodePool] = Field(None, description="Overrides vllm-fleet:nodePool for this model.")
@@ -199,6 +209,10 @@ class PluginDefaults(StrictModel):
 
     cache: Optional[PluginRef] = Field(None, description="Default cache of every model.")
     network: Optional[PluginRef] = Field(None, description="Default network of every model.")
+    workload: PluginRef = Field(
+        default_factory=lambda: PluginRef(type="statefulsets"), description="Default workload of every model."
+    )
+    addons: list[PluginRef] = Field(default_factory=list, description="Add-ons of every model that names none.")
 
 
 class TransportConfig(StrictModel):
@@ -357,7 +371,7 @@ class SelectedPlugin:
 # The plugin kinds a model chooses, each under the key of the same name. A kind
 # that is also a field of `PluginDefaults` takes the stack default when a model
 # names none.
-MODEL_PLUGIN_KINDS: tuple[str, ...] = ("launcher", "storage", "cache", "network")
+MODEL_PLUGIN_KINDS: tuple[str, ...] = ("launcher", "storage", "cache", "network", "workload")
 
 
 @dataclass(frozen=True)
@@ -367,6 +381,7 @@ class ModelSpec:
     index: int
     config: ModelConfig
     plugins: dict[str, SelectedPlugin]
+    addons: tuple[SelectedPlugin, ...] = ()
 
     @property
     def path(self) -> tuple:
@@ -427,10 +442,29 @@ def load_fleet(raw: Mapping[str, Any], registry) -> Fleet:
             issues.extend(problems)
             if choice:
                 selected[kind] = choice
-        models.append(ModelSpec(index, model, selected))
+        addons, problems = _select_addons(registry, config, index)
+        issues += problems
+        models.append(ModelSpec(index, model, selected, addons))
     if issues:
         raise ConfigError(issues)
     return Fleet(config, models)
+
+
+def _select_addons(registry, config: FleetConfig, index: int) -> tuple[tuple[SelectedPlugin, ...], list[Issue]]:
+    """A model's add-ons: its own list, else the stack's; each add-on at most once per model."""
+    model = config.models[index]
+    refs, root = (model.addons, ("models", index, "addons")) if model.addons is not None else (config.defaults.addons, ("defaults", "addons"))
+    chosen: list[SelectedPlugin] = []
+    issues: list[Issue] = []
+    for position, ref in enumerate(refs):
+        path = root + (position,)
+        if any(selected.plugin.name == ref.type for selected in chosen):
+            issues.append(Issue(key_path(path + ("type",)), f"add-on {ref.type!r} is listed twice; list it once"))
+            continue
+        choice, problems = _select(registry, "addon", ref, path)
+        issues += problems
+        chosen += [choice] if choice else []
+    return tuple(chosen), issues
 
 
 def _raw_plugin_issues(raw: Mapping[str, Any], registry) -> list[Issue]:

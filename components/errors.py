@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 import pulumi
 
@@ -56,3 +56,17 @@ class ConfigError(pulumi.RunError):
 
 class PluginValidationError(Exception):
     """A plugin does not implement the protocol of its kind (raised at discovery)."""
+
+
+class PlanError(Exception):
+    """A setting that validates on its own but can't work with the rest of the plan.
+
+    `field` is the key path relative to the model (e.g. ("gpusPerPod",)), or to
+    `root` when the setting came from elsewhere (a stack default: ("defaults",)).
+    """
+
+    def __init__(self, field: tuple, message: str, root: Optional[tuple] = None):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.root = root

@@ -9,36 +9,11 @@ import pulumi_kubernetes as k8s
 
 from . import _k8s
 from .config import FleetConfig
-from .dataset_cache import DatasetCache, DatasetCacheArgs
-from .model_storage import ModelStorage, ModelStorageArgs
-from .plan import ModelPlan, common_labels, namespace_must_be_retained, weights_claims
+from .names import common_labels
+from .plan import ModelPlan, namespace_must_be_retained, summarize
+from .plugin_objects import PluginObjects
 from .plugins.types import ObjectSpec
-from .rdma_network import RdmaNetwork, RdmaNetworkArgs
-from .secret_fingerprint import secret_fingerprint
 from .vllm_cluster import VllmCluster, VllmClusterArgs
-
-
-def plan_summary(plan: ModelPlan) -> dict[str, Any]:
-    """The stack output (and render table row) for one model."""
-    return {
-        "tensor": plan.gpus.tensor,
-        "pipeline": plan.gpus.pipeline,
-        "pods": plan.gpus.pods,
-        "headGpus": plan.gpus.head_gpus,
-        "workerGpus": plan.gpus.worker_gpus,
-        "totalGpus": plan.gpus.total_gpus,
-        "launcher": "ray" if plan.entrypoints and plan.entrypoints.uses_ray else (
-            "single-pod" if not plan.gpus.multi_node else plan.config.launcher.type
-        ),
-        "apiUrl": plan.names.api_url(plan.config.api.port),
-        "weights": plan.weights.description if plan.weights else "",
-        # Claims the weights live on, created here or not: the offline diff knows what a namespace holds.
-        "weightsClaims": list(weights_claims(plan)),
-        "cache": plan.cache.description if plan.cache else "none",
-        "network": plan.transport,
-        "rdma": bool(plan.network and plan.network.rdma),
-        "notes": list(plan.notes),
-    }
 
 
 class ApiKey(pulumi.ComponentResource):
@@ -60,27 +35,20 @@ def deploy(config: FleetConfig, plans: list[ModelPlan], api_key: Optional[Object
         )
         depends.append(namespace)
 
-    key_fingerprint = None
     if api_key is not None:
         key = ApiKey(api_key.name, config.namespace, api_key, opts=pulumi.ResourceOptions(depends_on=depends))
         depends = [*depends, key]
-    if config.api_key is not None:
-        key_fingerprint = secret_fingerprint(config.api_key, config.namespace)
 
     summaries = {}
     for plan in plans:
         after_namespace = pulumi.ResourceOptions(depends_on=depends)
-        needs: list[pulumi.Resource] = [
-            ModelStorage(plan.name, ModelStorageArgs(namespace=plan.namespace, weights=plan.weights), opts=after_namespace)
-        ]
-        if plan.cache:
-            needs.append(DatasetCache(plan.name, DatasetCacheArgs(plan.namespace, plan.cache), opts=after_namespace))
-        if plan.network and plan.network.attachment:
-            needs.append(RdmaNetwork(plan.name, RdmaNetworkArgs(plan.namespace, plan.network), opts=after_namespace))
+        needs = [PluginObjects(group, plan.namespace, opts=after_namespace) for group in plan.object_groups]
         VllmCluster(
             plan.name,
-            VllmClusterArgs(plan=plan, api_key_fingerprint=key_fingerprint),
+            VllmClusterArgs(plan=plan),
             opts=pulumi.ResourceOptions(depends_on=[*depends, *needs]),
         )
-        summaries[plan.name] = plan_summary(plan)
+        for group in plan.addon_groups:
+            PluginObjects(group, plan.namespace, opts=after_namespace)
+        summaries[plan.name] = summarize(plan).to_output()
     return summaries

@@ -6,264 +6,33 @@ objects, so every count a pod will request is decided (and unit-tested) here.
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
 from .config import ApiAccess, Fleet, ModelConfig, ModelSpec, NodePool, SelectedPlugin, TransportConfig
-from .constants import (
-    ANNOTATION_RESOURCE_NAME,
-    API_KEY_SECRET,
-    API_KEY_SECRET_KEY,
-    API_PORT,
-    FLUID_API,
-    INTERFACE_NAME,
-    LABEL_COMPONENT,
-    LABEL_INSTANCE,
-    LABEL_MANAGED_BY,
-    LABEL_NAME,
-    LABEL_PART_OF,
-    LABEL_VERSION,
-    NAD_API,
-    NETWORK_CAPABILITIES,
-    WEIGHTS_MOUNT,
-    WEIGHTS_VOLUME,
-)
+from .constants import API_KEY_SECRET, API_KEY_SECRET_KEY, API_PORT, WEIGHTS_VOLUME
 from .engine_args import engine_flags
-from .errors import ConfigError, Issue, key_path
-from .plugins.types import CachePlan, Entrypoints, NetworkPlan, ObjectSpec, PodAdditions, Probes, SecretKeyRef, WeightsPlan
+from .errors import ConfigError, Issue, PlanError, key_path
+from .gpu_plan import GpuPlan, plan_gpus
+from .names import Names, common_labels
+from .plugins.fluid import check_cache
+from .plugins.multus import check_network
+from .plugins.types import (
+    CachePlan,
+    Entrypoints,
+    NetworkPlan,
+    ObjectGroup,
+    ObjectSpec,
+    PodAdditions,
+    RolePlan,
+    SecretKeyRef,
+    WeightsPlan,
+)
 from .quantity import format_bytes, format_cpu, parse_quantity
+from .roles import plan_roles
 from .stack_config import SecretValue
-
-
-class PlanError(Exception):
-    """A setting that validates on its own but can't work with the rest of the plan.
-
-    `field` is the key path relative to the model (e.g. ("gpusPerPod",)), or to
-    `root` when the setting came from elsewhere (a stack default: ("defaults",)).
-    """
-
-    def __init__(self, field: tuple, message: str, root: Optional[tuple] = None):
-        super().__init__(message)
-        self.field = field
-        self.message = message
-        self.root = root
-
-
-# ------------------------------------------------------------------ GPU plan
-
-
-@dataclass(frozen=True)
-class GpuPlan:
-    tensor: int
-    pipeline: int
-    head_gpus: int
-    worker_gpus: int
-    workers: int
-    notes: tuple[str, ...] = ()
-
-    @property
-    def total_gpus(self) -> int:
-        return self.tensor * self.pipeline
-
-    @property
-    def pods(self) -> int:
-        return 1 + self.workers
-
-    @property
-    def multi_node(self) -> bool:
-        return self.workers > 0
-
-    def pod_gpus(self) -> list[int]:
-        """GPUs of each pod in rank order: the head first, then the workers."""
-        return [self.head_gpus] + [self.worker_gpus] * self.workers
-
-
-def _divisors_up_to(number: int, limit: int) -> list[int]:
-    return [d for d in range(1, min(number, limit) + 1) if number % d == 0]
-
-
-def _split_tp_groups(tensor: int, pod_gpus: list[int]) -> int:
-    """How many tensor-parallel groups straddle a pod boundary (vLLM ranks fill pods in order)."""
-    boundaries, total = set(), 0
-    for gpus in pod_gpus[:-1]:
-        total += gpus
-        boundaries.add(total)
-    groups = sum(pod_gpus) // tensor
-    return sum(
-        1 for g in range(groups) if any(g * tensor < b < (g + 1) * tensor for b in boundaries)
-    )
-
-
-def plan_gpus(
-    tensor: int,
-    pipeline: int,
-    gpus_per_node: int,
-    gpus_per_pod: Optional[int] = None,
-    uniform_pods: bool = False,
-) -> GpuPlan:
-    """Splits TP×PP GPUs over the fewest pods that fit, without ever over-reserving.
-
-    The head takes the remainder and the workers are uniform (one StatefulSet),
-    so TP=4×PP=3 on 8-GPU nodes is a 4-GPU head and one 8-GPU worker: each
-    4-rank TP group stays inside one pod. `uniform_pods` (vLLM's native
-    launcher) requires the same count everywhere.
-    """
-    total = tensor * pipeline
-    if gpus_per_pod is not None:
-        if gpus_per_pod > gpus_per_node:
-            raise PlanError(
-                ("gpusPerPod",),
-                f"{gpus_per_pod} GPUs per pod exceeds nodePool.gpusPerNode ({gpus_per_node}); "
-                f"a pod can't span nodes, so use at most {gpus_per_node}",
-            )
-        if gpus_per_pod > total:
-            raise PlanError(
-                ("gpusPerPod",),
-                f"{gpus_per_pod} GPUs per pod exceeds TP×PP = {total}; the pod would reserve GPUs "
-                f"no rank uses, so use at most {total}",
-            )
-        if uniform_pods and total % gpus_per_pod:
-            options = ", ".join(map(str, _divisors_up_to(total, gpus_per_node)))
-            raise PlanError(
-                ("gpusPerPod",),
-                f"launcher 'native' needs the same GPU count on every pod, but TP×PP = {total} "
-                f"doesn't split into pods of {gpus_per_pod}; use one of: {options}",
-            )
-        per_pod = gpus_per_pod
-    elif total <= gpus_per_node:
-        per_pod = total
-    elif uniform_pods:
-        per_pod = max(_divisors_up_to(total, gpus_per_node))
-    else:
-        per_pod = gpus_per_node
-
-    pods = math.ceil(total / per_pod)
-    head = total - (pods - 1) * per_pod
-    plan = GpuPlan(tensor, pipeline, head, per_pod if pods > 1 else 0, pods - 1)
-
-    notes = []
-    if plan.multi_node:
-        split = _split_tp_groups(tensor, plan.pod_gpus())
-        if split and tensor <= max(plan.pod_gpus()):
-            notes.append(
-                f"{split} TP group(s) of {tensor} straddle pods; a gpusPerPod that is a multiple "
-                f"of {tensor} keeps tensor-parallel traffic inside a node"
-            )
-        elif split:
-            notes.append(f"TP={tensor} spans pods: tensor-parallel traffic crosses the network")
-    return replace(plan, notes=tuple(notes))
-
-
-# ------------------------------------------------------------- names/labels
-
-
-@dataclass(frozen=True)
-class Names:
-    model: str
-    namespace: str
-
-    @property
-    def head(self) -> str:
-        return f"{self.model}-head"
-
-    @property
-    def worker(self) -> str:
-        return f"{self.model}-worker"
-
-    @property
-    def api_service(self) -> str:
-        return self.model
-
-    @property
-    def entrypoints(self) -> str:
-        return f"{self.model}-entrypoints"
-
-    @property
-    def group(self) -> str:
-        """What covers the whole group: its headless Service (stable member DNS), NetworkPolicy and PDB."""
-        return f"{self.model}-group"
-
-    @property
-    def fetch(self) -> str:
-        """The Job (and its script and token) that fills a new claim with the weights."""
-        return f"{self.model}-fetch"
-
-    @property
-    def dataset(self) -> str:
-        """Fluid Dataset and runtime (one name binds them); also the name of Fluid's claim.
-
-        Not `<model>-weights`: that is the raw claim the Dataset may read from.
-        """
-        return f"{self.model}-cache"
-
-    @property
-    def attachment(self) -> str:
-        return f"{self.model}-net"
-
-    @property
-    def head_address(self) -> str:
-        return f"{self.head}-0.{self.group}.{self.namespace}.svc.cluster.local"
-
-    def api_url(self, port: int) -> str:
-        return f"http://{self.api_service}.{self.namespace}.svc.cluster.local:{port}/v1"
-
-
-def _label_value(text: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "-_." else "-" for c in text)[:63]
-    return cleaned.strip("-_.") or "unknown"
-
-
-def image_tag(image: str) -> str:
-    name = image.split("@", 1)[0]
-    return name.rsplit(":", 1)[1] if ":" in name.rsplit("/", 1)[-1] else "latest"
-
-
-def selector_labels(model: str, component: Optional[str] = None) -> dict[str, str]:
-    labels = {LABEL_NAME: "vllm", LABEL_INSTANCE: model}
-    if component:
-        labels[LABEL_COMPONENT] = component
-    return labels
-
-
-def common_labels(model: str, image: str, component: Optional[str] = None) -> dict[str, str]:
-    return {
-        **selector_labels(model, component),
-        LABEL_PART_OF: "vllm-fleet",
-        LABEL_MANAGED_BY: "pulumi",
-        LABEL_VERSION: _label_value(image_tag(image)),
-    }
-
-
-# -------------------------------------------------------------------- probes
-
-PROBE_PERIOD_SECONDS = 10
-
-
-def make_probes(
-    startup: dict[str, Any],
-    readiness: dict[str, Any],
-    liveness: dict[str, Any],
-    startup_budget_seconds: int,
-) -> Probes:
-    """Probe timings sized for loading a large model.
-
-    The startup probe tolerates the whole budget (group formation + loading
-    weights); only after it passes do liveness (hung engine: ~2.5 min) and
-    readiness (out of rotation within ~20 s) apply.
-    """
-    return Probes(
-        startup={
-            **startup,
-            "periodSeconds": PROBE_PERIOD_SECONDS,
-            "timeoutSeconds": 5,
-            "failureThreshold": math.ceil(startup_budget_seconds / PROBE_PERIOD_SECONDS),
-        },
-        readiness={**readiness, "periodSeconds": 5, "timeoutSeconds": 5, "failureThreshold": 2},
-        liveness={**liveness, "periodSeconds": 30, "timeoutSeconds": 10, "failureThreshold": 5},
-    )
+from .secret_fingerprint import secret_fingerprint
+from .summary import PlanSummary
 
 
 # --------------------------------------------------------------- model plan
@@ -286,11 +55,22 @@ class ModelPlan:
     notes: tuple[str, ...] = field(default_factory=tuple)
     #: Where the head reads VLLM_API_KEY, when the stack sets a key.
     api_key: Optional[SecretKeyRef] = None
+    #: Changes with the API key (components/secret_fingerprint.py): the pods that read the key roll on rotation.
+    api_key_fingerprint: Optional[str] = None
     api_access: Optional[ApiAccess] = None
     cache: Optional[CachePlan] = None
     network: Optional[NetworkPlan] = None
     #: The stack's Hugging Face token, for a source that downloads gated weights.
     hf_token: Optional[SecretValue] = None
+    #: Independent groups behind the model's one API Service.
+    replicas: int = 1
+    workload: str = ""
+    #: Each role of one group (head first: it serves the API), as `plan_roles` made it.
+    roles: tuple[RolePlan, ...] = ()
+    #: What runs the groups (the workload plugin's objects), and what the other plugins add.
+    workload_objects: tuple[ObjectSpec, ...] = ()
+    object_groups: tuple[ObjectGroup, ...] = ()
+    addon_groups: tuple[ObjectGroup, ...] = ()
 
     @property
     def name(self) -> str:
@@ -321,6 +101,15 @@ class ModelPlan:
         return budget + fetch + 300
 
     @property
+    def total_gpus(self) -> int:
+        """Every GPU the model requests: its groups × TP×PP."""
+        return sum(role.gpus for role in self.roles)
+
+    @property
+    def api_role(self) -> RolePlan:
+        return next(role for role in self.roles if role.serves_api)
+
+    @property
     def transport(self) -> str:
         """How the group's collectives travel, said plainly so nobody assumes RDMA they lack."""
         if self.network:
@@ -343,118 +132,6 @@ def base_serve_args(plan: ModelPlan, model_path: str) -> tuple[str, ...]:
     )
 
 
-def weights_path(path: Optional[str], model: str) -> str:
-    return f"{WEIGHTS_MOUNT}/{(path if path is not None else model).strip('/')}".rstrip("/")
-
-
-def claim_mount(claim_name: str) -> PodAdditions:
-    """The claim as a read-only volume at /models: serving never writes weights."""
-    return PodAdditions(
-        volumes=({"name": WEIGHTS_VOLUME, "persistentVolumeClaim": {"claimName": claim_name, "readOnly": True}},),
-        volume_mounts=({"name": WEIGHTS_VOLUME, "mountPath": WEIGHTS_MOUNT, "readOnly": True},),
-    )
-
-
-# ------------------------------------------------------------------- cache
-
-
-def fluid_cache_label(namespace: str, dataset: str) -> str:
-    """The label Fluid puts on the nodes that hold a Dataset's cache."""
-    return f"fluid.io/s-{namespace}-{dataset}"
-
-
-def check_cache(cache: CachePlan, plan: ModelPlan, weights: WeightsPlan) -> None:
-    """What Fluid needs to bind and warm a cache; a plugin that gets it wrong fails here, not in the cluster."""
-    dataset, runtime = cache.dataset, cache.runtime
-    if (dataset.api_version, dataset.kind) != (FLUID_API, "Dataset"):
-        raise PlanError(("cache",), f"a cache plugin must describe a {FLUID_API} Dataset, got {dataset.api_version} {dataset.kind}")
-    if runtime.name != dataset.name or not (runtime.namespaced and dataset.namespaced):
-        raise PlanError(
-            ("cache",),
-            f"{runtime.kind} {runtime.name!r} and Dataset {dataset.name!r} must share name and namespace: "
-            "that pairing is how Fluid binds a runtime to its Dataset",
-        )
-    for mount in dataset.body.get("spec", {}).get("mounts", []):
-        uri = mount.get("mountPoint", "")
-        scheme = uri.split("://", 1)[0] if "://" in uri else ""
-        if scheme not in cache.schemes:
-            supported = ", ".join(f"{s}://" for s in cache.schemes)
-            raise PlanError(
-                ("cache", "mount", "uri"),
-                f"{runtime.kind} can't mount {uri!r}; supported schemes: {supported}"
-                + ("" if "://" in uri else " (a mount URI needs a scheme)"),
-            )
-    for load in cache.loads:
-        target = load.body.get("spec", {}).get("dataset", {})
-        where = (target.get("namespace", plan.namespace), target.get("name"))
-        if where != (plan.namespace, dataset.name):
-            raise PlanError(
-                ("cache", "warmup"),
-                f"DataLoad {load.name!r} points at Dataset {where[0]}/{where[1]}, not at its own "
-                f"{plan.namespace}/{dataset.name}",
-            )
-    claims = {o.name for o in weights.objects if o.kind == "PersistentVolumeClaim"}
-    if dataset.name in claims:
-        raise PlanError(("cache",), f"Dataset {dataset.name!r} would share its claim name with the weights claim; rename one")
-    label = fluid_cache_label(plan.namespace, dataset.name)
-    if len(label.split("/", 1)[1]) > 63:
-        raise PlanError(("cache",), f"Fluid's node label {label!r} would exceed 63 characters; shorten the namespace or model name")
-
-
-def cached_weights(weights: WeightsPlan, cache: CachePlan, namespace: str) -> WeightsPlan:
-    """Pods read the Dataset's claim instead of the raw storage, and prefer the nodes that hold the cache.
-
-    Where the cache reads the origin itself (a bucket) the staging claim, its
-    fetch Job and the wait for it are dropped: Fluid fetches on first read.
-    """
-    volume = claim_mount(cache.dataset.name)
-    pod = volume if weights.remote else weights.pod.replacing_volume(volume.volumes[0])
-    near_cache = {
-        "weight": 100,
-        "preference": {"matchExpressions": [
-            {"key": fluid_cache_label(namespace, cache.dataset.name), "operator": "In", "values": ["true"]}
-        ]},
-    }
-    pod = replace(pod, preferred_node_affinity=pod.preferred_node_affinity + (near_cache,))
-    via = f"{weights.description} via {cache.description}" if cache.description else weights.description
-    if weights.remote:
-        return replace(weights, objects=(), pod=pod, ready_timeout_seconds=0, description=via)
-    return replace(weights, pod=pod, description=via)
-
-
-# ----------------------------------------------------------------- network
-
-_IFNAME = re.compile(INTERFACE_NAME)
-
-
-def check_network(network: NetworkPlan) -> None:
-    """The pairing Multus and the device plugin rely on, and the least privilege RDMA needs."""
-    if not _IFNAME.match(network.interface):
-        raise PlanError(("network", "interface"), f"{network.interface!r} is not a Linux interface name (1-15 of a-z, 0-9, '_.-')")
-    extra = sorted(set(network.capabilities) - set(NETWORK_CAPABILITIES))
-    if extra:
-        raise PlanError(("network",), f"a network may add only {', '.join(NETWORK_CAPABILITIES)}; it asked for {', '.join(extra)}")
-    nad = network.attachment
-    if nad is None:
-        return
-    if (nad.api_version, nad.kind) != (NAD_API, "NetworkAttachmentDefinition"):
-        raise PlanError(("network",), f"a network plugin must describe a {NAD_API} NetworkAttachmentDefinition, got {nad.api_version} {nad.kind}")
-    annotated = nad.annotations.get(ANNOTATION_RESOURCE_NAME)
-    if annotated != network.resource:
-        raise PlanError(
-            ("network", "resourceName"),
-            f"NetworkAttachmentDefinition {nad.name!r} asks Multus for {annotated!r} but pods would request "
-            f"{network.resource!r}; the two must name the same device-plugin resource",
-        )
-    config = nad.body.get("spec", {}).get("config")
-    try:
-        parsed = json.loads(config) if isinstance(config, str) else None
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, dict) or "cniVersion" not in parsed:
-        raise PlanError(("network",), f"NetworkAttachmentDefinition {nad.name!r}: spec.config must be one JSON string of a CNI config with cniVersion")
-
-
 def transport_env(network: Optional[NetworkPlan], transport: TransportConfig) -> dict[str, str]:
     """The fabric's NCCL/Gloo defaults, then the stack's overrides, then verification."""
     env = dict(network.env) if network else {}
@@ -464,19 +141,6 @@ def transport_env(network: Optional[NetworkPlan], transport: TransportConfig) ->
         env["NCCL_DEBUG"] = "TRACE"
         env.setdefault("NCCL_DEBUG_SUBSYS", "INIT,NET")
     return env
-
-
-def network_pod(network: NetworkPlan, namespace: str) -> PodAdditions:
-    annotations = {}
-    if network.attachment is not None:
-        # JSON form: explicit namespace and a fixed interface name NCCL_SOCKET_IFNAME can rely on.
-        request = [{"name": network.attachment.name, "namespace": namespace, "interface": network.interface}]
-        annotations["k8s.v1.cni.cncf.io/networks"] = json.dumps(request, separators=(",", ":"))
-    return PodAdditions(
-        annotations=annotations,
-        extra_resources={network.resource: 1} if network.resource else {},
-        capabilities=network.capabilities,
-    )
 
 
 # -------------------------------------------------------------- model plan
@@ -490,18 +154,18 @@ def _with_root(selected: SelectedPlugin, call: Callable[..., Any], *args: Any) -
         raise PlanError(error.field, error.message, root=error.root or selected.path[:-1]) from None
 
 
-def plan_model(spec: ModelSpec, fleet: Fleet) -> ModelPlan:
+def _first_plan(spec: ModelSpec, fleet: Fleet) -> ModelPlan:
+    """What the config says directly: image, node pool, GPUs per pod, names; plugins fill the rest."""
     config = spec.config
-    launcher = spec.plugins["launcher"]
     node_pool = config.node_pool or fleet.config.node_pool
     gpus = plan_gpus(
         config.parallelism.tensor,
         config.parallelism.pipeline,
         node_pool.gpus_per_node,
         config.gpus_per_pod,
-        uniform_pods=launcher.plugin.uniform_pods,
+        uniform_pods=spec.plugins["launcher"].plugin.uniform_pods,
     )
-    plan = ModelPlan(
+    return ModelPlan(
         config=config,
         namespace=fleet.config.namespace,
         image=config.image or fleet.config.image,
@@ -511,40 +175,121 @@ def plan_model(spec: ModelSpec, fleet: Fleet) -> ModelPlan:
         names=Names(config.name, fleet.config.namespace),
         notes=gpus.notes,
         api_key=SecretKeyRef(API_KEY_SECRET, API_KEY_SECRET_KEY) if fleet.config.api_key is not None else None,
+        api_key_fingerprint=(
+            secret_fingerprint(fleet.config.api_key, fleet.config.namespace) if fleet.config.api_key is not None else None
+        ),
         api_access=fleet.config.api_access,
         hf_token=fleet.config.hf_token,
+        replicas=config.replicas,
     )
+
+
+def _cache(spec: ModelSpec, plan: ModelPlan, weights: WeightsPlan) -> Optional[CachePlan]:
+    if "cache" not in spec.plugins:
+        return None
+    selected = spec.plugins["cache"]
+    cache = _with_root(selected, selected.plugin.dataset, selected.settings, plan, weights)
+    _with_root(selected, check_cache, cache, plan, weights)
+    if cache.weights is None:
+        raise PlanError(("cache",), "the cache plugin didn't say how pods read the weights through it (CachePlan.weights)", root=selected.path[:-1])
+    return cache
+
+
+def _network(spec: ModelSpec, plan: ModelPlan) -> Optional[NetworkPlan]:
+    if "network" not in spec.plugins:
+        return None
+    selected = spec.plugins["network"]
+    network = _with_root(selected, selected.plugin.attachment, selected.settings, plan)
+    _with_root(selected, check_network, network)
+    return network
+
+
+def _data_plane(spec: ModelSpec, fleet: Fleet, plan: ModelPlan) -> ModelPlan:
+    """Weights, cache and network: what they create, and what each adds to every pod."""
     storage = spec.plugins["storage"]
     weights = _with_root(storage, storage.plugin.weights, storage.settings, plan)
-    cache = None
-    if "cache" in spec.plugins:
-        selected = spec.plugins["cache"]
-        cache = _with_root(selected, selected.plugin.dataset, selected.settings, plan, weights)
-        _with_root(selected, check_cache, cache, plan, weights)
-        weights = cached_weights(weights, cache, plan.namespace)
-    network = None
-    if "network" in spec.plugins:
-        selected = spec.plugins["network"]
-        network = _with_root(selected, selected.plugin.attachment, selected.settings, plan)
-        _with_root(selected, check_network, network)
-    pod = weights.pod
-    if network:
-        pod = pod.merge(network_pod(network, plan.namespace))
+    cache = _cache(spec, plan, weights)
+    network = _network(spec, plan)
+    pods_see = cache.weights if cache else weights
+    pod = pods_see.pod.merge(network.pod) if network else pods_see.pod
     env = transport_env(network, fleet.config.transport)
     pod = pod.merge(PodAdditions(env=tuple({"name": k, "value": v} for k, v in sorted(env.items()))))
     notes = list(plan.notes)
-    if fleet.config.transport.verify and gpus.multi_node:
+    if fleet.config.transport.verify and plan.gpus.multi_node:
         notes.append("transport verification on (NCCL_DEBUG=TRACE): `via NET/IB` in the logs is RDMA, `via NET/Socket` is TCP")
-    plan = replace(
+    groups = [ObjectGroup("ModelStorage", plan.name, pods_see.stages)]
+    if cache:
+        groups.append(ObjectGroup("DatasetCache", plan.name, cache.stages))
+    if network and network.attachment:
+        groups.append(ObjectGroup("RdmaNetwork", plan.name, ((network.attachment,),)))
+    return replace(
         plan,
-        weights=weights,
+        weights=pods_see,
         cache=cache,
         network=network,
         pod=pod,
-        serve_args=base_serve_args(plan, weights.model_path),
+        serve_args=base_serve_args(plan, pods_see.model_path),
         notes=tuple(notes),
+        object_groups=tuple(groups),
     )
-    return replace(plan, entrypoints=launcher.plugin.entrypoints(launcher.settings, plan))
+
+
+def _workload(spec: ModelSpec, plan: ModelPlan) -> ModelPlan:
+    """The role plans, and the objects the chosen workload runs them with."""
+    selected = spec.plugins.get("workload")
+    if selected is None:
+        raise PlanError(("workload",), "a model needs a workload to run its groups: statefulsets or leaderworkerset")
+    roles, scripts = _with_root(selected, plan_roles, plan, selected)
+    entrypoints = replace(plan.entrypoints, scripts={**plan.entrypoints.scripts, **scripts})
+    plan = replace(plan, roles=roles, entrypoints=entrypoints, workload=selected.plugin.name)
+    return replace(plan, workload_objects=tuple(_with_root(selected, selected.plugin.objects, selected.settings, plan)))
+
+
+def _addon_objects(selected: SelectedPlugin, plan: ModelPlan) -> ObjectGroup:
+    """An add-on reads the final plan; its errors point into its own entry (`addons[i].<field>`)."""
+    try:
+        objects = tuple(selected.plugin.objects(selected.settings, plan))
+    except PlanError as error:
+        raise PlanError(error.field, error.message, root=selected.path) from None
+    return ObjectGroup("AddOn", f"{plan.name}-{selected.plugin.name}", (objects,))
+
+
+def _addons(spec: ModelSpec, plan: ModelPlan) -> ModelPlan:
+    return replace(plan, addon_groups=tuple(_addon_objects(selected, plan) for selected in spec.addons))
+
+
+def plan_model(spec: ModelSpec, fleet: Fleet) -> ModelPlan:
+    plan = _data_plane(spec, fleet, _first_plan(spec, fleet))
+    launcher = spec.plugins["launcher"]
+    plan = replace(plan, entrypoints=launcher.plugin.entrypoints(launcher.settings, plan))
+    return _addons(spec, _workload(spec, plan))
+
+
+def summarize(plan: ModelPlan) -> PlanSummary:
+    """The stack output (and render table row) for one model."""
+    if plan.entrypoints and plan.entrypoints.uses_ray:
+        launcher = "ray"
+    else:
+        launcher = plan.config.launcher.type if plan.gpus.multi_node else "single-pod"
+    return PlanSummary(
+        tensor=plan.gpus.tensor,
+        pipeline=plan.gpus.pipeline,
+        pods=plan.gpus.pods,
+        head_gpus=plan.gpus.head_gpus,
+        worker_gpus=plan.gpus.worker_gpus,
+        group_gpus=plan.gpus.total_gpus,
+        replicas=plan.replicas,
+        total_gpus=plan.total_gpus,
+        launcher=launcher,
+        workload=plan.workload,
+        api_url=plan.names.api_url(plan.config.api.port),
+        weights=plan.weights.description if plan.weights else "",
+        cache=plan.cache.description if plan.cache else "none",
+        network=plan.transport,
+        rdma=bool(plan.network and plan.network.rdma),
+        notes=plan.notes,
+        weights_claims=weights_claims(plan),
+    )
 
 
 def api_key_secret(fleet: Fleet) -> Optional[ObjectSpec]:

@@ -143,7 +143,7 @@ def test_changed_engine_arg_replaces_the_entrypoints_and_rolls_the_pod(work, bas
 
 def test_changed_service_name_replaces_the_stateful_set(work, base_snapshot, tmp_path):
     # serviceName comes from code, not config: the head side must run the working tree's code.
-    plan = work / "components" / "plan.py"
+    plan = work / "components" / "names.py"
     plan.write_text(plan.read_text().replace('return f"{self.model}-group"', 'return f"{self.model}-peers"'))
     diff = _preview(work, base_snapshot, tmp_path)
     ops = _ops(diff)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.plan import GpuPlan, PlanError, plan_gpus
+from components.errors import PlanError
+from components.gpu_plan import GpuPlan, plan_gpus
 
 # (tensor, pipeline, gpus_per_node, gpus_per_pod, uniform) -> (head, worker, workers)
 CASES = {

@@ -81,7 +81,8 @@ def installed_plugin(tmp_path_factory) -> Path:
 
 
 def _render_in_subprocess(project_dir: Path, site: Path, out: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(PROJECT_DIR)])}
+    inherited = [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(PROJECT_DIR), *inherited])}
     return subprocess.run(
         [sys.executable, "-m", "components.cli", "--project-dir", str(project_dir), "render", "test", "--out", str(out)],
         env=env, capture_output=True, text=True,

@@ -11,15 +11,24 @@ than having a cache at all (see the README, Plugins).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from ..constants import FLUID_API
-from ..plan import ModelPlan, PlanError
-from ..plugins.types import CachePlan, MountSource, ObjectSpec, PodAdditions, WeightsPlan
-from ..plugins.protocol import PluginSettings
-from ..quantity import parse_quantity
+from ..sdk import (
+    FLUID_API,
+    CachePlan,
+    ModelPlan,
+    MountSource,
+    ObjectSpec,
+    PlanError,
+    PluginSettings,
+    PodAdditions,
+    WeightsPlan,
+    parse_quantity,
+    read_through_cache,
+)
 
 _MEDIA = ("MEM", "SSD", "HDD")
 # URI schemes each runtime can mount (Fluid's runtime docs); settings and plugin share them.
@@ -216,7 +225,7 @@ class FluidCache:
             ]}]}}
         dataset = ObjectSpec(FLUID_API, "Dataset", name, {"spec": spec}, labels=labels)
         runtime = ObjectSpec(FLUID_API, self.runtime_kind, name, {"spec": self.runtime_spec(settings)}, labels=labels)
-        return CachePlan(
+        cache = CachePlan(
             dataset=dataset,
             runtime=runtime,
             # Wait for the claim only where the Dataset reads it (not a bucket, not an explicit mount).
@@ -224,6 +233,7 @@ class FluidCache:
             schemes=self.schemes,
             description=f"{self.runtime_kind} ×{settings.replicas} ({'+'.join(t.medium for t in settings.tiers)})",
         )
+        return replace(cache, weights=read_through_cache(weights, cache, plan.namespace))
 
 
 def _mount_entry(uri: str, path: str, options: dict[str, str], secrets: dict[str, Any]) -> dict[str, Any]:

@@ -11,11 +11,8 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from ..constants import ENTRYPOINT_DIR, RAY_PORTS
-from ..plan import ModelPlan, make_probes
-from ..plugins.types import Entrypoints, Probes
-from ..plugins.protocol import PluginSettings
-from ..templates import render
+from ..sdk import ENTRYPOINT_DIR, RAY_PORTS, Entrypoints, ModelPlan, PluginSettings, Probes, make_probes
+from ..sdk import render_template as render
 
 
 HTTP_HEALTH = {"httpGet": {"path": "/health", "port": "http"}}

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from dataclasses import replace
 from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field, model_validator
 
-from ..constants import ANNOTATION_RESOURCE_NAME, INTERFACE_NAME, NAD_API
-from ..plan import ModelPlan, PlanError
-from ..plugins.types import NetworkPlan, ObjectSpec
-from ..plugins.protocol import PluginSettings
+from ..constants import ANNOTATION_RESOURCE_NAME, INTERFACE_NAME
+from ..sdk import NAD_API, ModelPlan, NetworkPlan, ObjectSpec, PlanError, PluginSettings, network_pod
 
 CNI_VERSION = "1.0.0"
 SHARED_RDMA_RESOURCE = "rdma/rdma_shared_device_a"
@@ -163,10 +162,16 @@ def _describe(fabric: str, rdma: bool, link_type: str, where: str) -> str:
 
 
 def _plan(
-    fabric: str, settings: FabricSettings, interface: str, nad: Optional[ObjectSpec], resource: Optional[str], rdma: bool
+    plan: ModelPlan,
+    fabric: str,
+    settings: FabricSettings,
+    interface: str,
+    nad: Optional[ObjectSpec],
+    resource: Optional[str],
+    rdma: bool,
 ) -> NetworkPlan:
     where = f"on {interface}" if nad is not None else f"via pod {interface}"
-    return NetworkPlan(
+    network = NetworkPlan(
         fabric=fabric,
         interface=interface,
         attachment=nad,
@@ -176,6 +181,7 @@ def _plan(
         capabilities=("IPC_LOCK",) if rdma else (),
         description=_describe(fabric, rdma, settings.link_type, where),
     )
+    return replace(network, pod=network_pod(network, plan.namespace))
 
 
 def _with_mtu(config: dict[str, Any], mtu: Optional[int]) -> dict[str, Any]:
@@ -203,7 +209,7 @@ class SriovNetwork:
                 vf["vlan"] = settings.vlan
         cni = {"plugins": [_with_mtu(vf, settings.mtu), {"type": "rdma"}]}
         nad = attachment(plan, settings, cni, settings.resource_name)
-        return _plan(self.name, settings, settings.interface, nad, settings.resource_name, rdma=True)
+        return _plan(plan, self.name, settings, settings.interface, nad, settings.resource_name, rdma=True)
 
 
 class HostDeviceNetwork:
@@ -219,7 +225,7 @@ class HostDeviceNetwork:
     def attachment(self, settings: "HostDeviceNetwork.Settings", plan: ModelPlan) -> NetworkPlan:
         cni = _with_mtu({"type": "host-device", "ipam": settings.ipam.config()}, settings.mtu)
         nad = attachment(plan, settings, cni, settings.resource_name)
-        return _plan(self.name, settings, settings.interface, nad, settings.resource_name, rdma=settings.rdma)
+        return _plan(plan, self.name, settings, settings.interface, nad, settings.resource_name, rdma=settings.rdma)
 
 
 class MacvlanNetwork:
@@ -239,7 +245,7 @@ class MacvlanNetwork:
         cni = _with_mtu({"type": "macvlan", "master": settings.master, "mode": settings.mode, "ipam": settings.ipam.config()}, settings.mtu)
         nad = attachment(plan, settings, cni, settings.rdma_resource)
         rdma = settings.rdma_resource is not None
-        return _plan(self.name, settings, settings.interface, nad, settings.rdma_resource, rdma=rdma)
+        return _plan(plan, self.name, settings, settings.interface, nad, settings.rdma_resource, rdma=rdma)
 
 
 class IpoibNetwork:
@@ -256,7 +262,7 @@ class IpoibNetwork:
     def attachment(self, settings: "IpoibNetwork.Settings", plan: ModelPlan) -> NetworkPlan:
         cni = _with_mtu({"type": "ipoib", "master": settings.master, "ipam": settings.ipam.config()}, settings.mtu)
         nad = attachment(plan, settings, cni, settings.resource_name)
-        return _plan(self.name, settings, settings.interface, nad, settings.resource_name, rdma=True)
+        return _plan(plan, self.name, settings, settings.interface, nad, settings.resource_name, rdma=True)
 
 
 class RdmaSharedNetwork:
@@ -276,7 +282,7 @@ class RdmaSharedNetwork:
         pod_interface: str = Field("eth0", pattern=INTERFACE_NAME, description="The pod's own interface, for bootstrap.")
 
     def attachment(self, settings: "RdmaSharedNetwork.Settings", plan: ModelPlan) -> NetworkPlan:
-        return _plan(self.name, settings, settings.pod_interface, None, settings.resource_name, rdma=True)
+        return _plan(plan, self.name, settings, settings.pod_interface, None, settings.resource_name, rdma=True)
 
 
 __all__ = [

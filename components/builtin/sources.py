@@ -34,9 +34,19 @@ from ..constants import (
     WEIGHTS_MOUNT,
     WEIGHTS_VOLUME,
 )
-from ..plan import ModelPlan, PlanError, claim_mount, weights_path
-from ..plugins.types import MountSource, ObjectSpec, PodAdditions, SecretKeyRef, WeightsPlan
-from ..templates import Literal, render
+from ..sdk import (
+    ModelPlan,
+    MountSource,
+    ObjectSpec,
+    PlanError,
+    PodAdditions,
+    SecretKeyRef,
+    ShellLiteral,
+    WeightsPlan,
+    claim_mount,
+    weights_path,
+)
+from ..sdk import render_template as render
 from .storage import RESTRICTED, ClaimSettings, WaitSettings, new_claim, wait_for_weights
 
 # ------------------------------------------------------------- shapes upstream defines
@@ -204,8 +214,8 @@ def fetch_script(template: str, plan: ModelPlan, folder: str, source: str, **con
         model_name=plan.name,
         source_id=source,
         target=weights_path(folder, plan.config.model),
-        marker=Literal(WEIGHTS_MARKER),
-        fetching=Literal(WEIGHTS_FETCHING),
+        marker=ShellLiteral(WEIGHTS_MARKER),
+        fetching=ShellLiteral(WEIGHTS_FETCHING),
         **context,
     )
 

@@ -13,11 +13,19 @@ from typing import Any, ClassVar, Literal, Optional
 from pydantic import Field, field_validator
 
 from ..constants import WEIGHTS_MARKER, WEIGHTS_MOUNT, WEIGHTS_VOLUME
-from ..plan import ModelPlan, PlanError, claim_mount, weights_path
-from ..plugins.types import MountSource, ObjectSpec, PodAdditions, WeightsPlan
-from ..plugins.protocol import PluginSettings
-from ..quantity import parse_quantity
-from ..templates import render
+from ..sdk import (
+    ModelPlan,
+    MountSource,
+    ObjectSpec,
+    PlanError,
+    PluginSettings,
+    PodAdditions,
+    WeightsPlan,
+    claim_mount,
+    parse_quantity,
+    weights_path,
+)
+from ..sdk import render_template as render
 
 WAIT_POLL_SECONDS = 10
 RESTRICTED = {

@@ -7,33 +7,39 @@ declare its own. The entry-point name is `<kind>.<name>` (e.g. `launcher.ray`).
 
 from .protocol import (
     KIND_METHODS,
+    AddonPlugin,
     CachePlugin,
     LauncherPlugin,
     NetworkPlugin,
     Plugin,
     PluginSettings,
     StoragePlugin,
+    WorkloadPlugin,
 )
 from .registry import PLUGIN_GROUP, Registry
 from .types import (
     CachePlan,
     Entrypoints,
+    Membership,
     MountSource,
     NetworkPlan,
     ObjectSpec,
     PodAdditions,
     Probes,
+    RolePlan,
     SecretKeyRef,
     WeightsPlan,
 )
 
 __all__ = [
     "KIND_METHODS",
+    "AddonPlugin",
     "PLUGIN_GROUP",
     "CachePlan",
     "CachePlugin",
     "Entrypoints",
     "LauncherPlugin",
+    "Membership",
     "MountSource",
     "NetworkPlan",
     "NetworkPlugin",
@@ -43,7 +49,9 @@ __all__ = [
     "PodAdditions",
     "Probes",
     "Registry",
+    "RolePlan",
     "SecretKeyRef",
     "StoragePlugin",
     "WeightsPlan",
+    "WorkloadPlugin",
 ]

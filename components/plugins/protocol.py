@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from ..strict import StrictModel
-from .types import CachePlan, Entrypoints, NetworkPlan, WeightsPlan
+from .types import CachePlan, Entrypoints, Membership, NetworkPlan, ObjectSpec, WeightsPlan
 
 if TYPE_CHECKING:
     from ..plan import ModelPlan
@@ -64,10 +64,36 @@ class NetworkPlugin(Plugin, Protocol):
         ...
 
 
+class WorkloadPlugin(Plugin, Protocol):
+    """Turns the role plans of a model (`plan.roles`) into the objects that run its groups."""
+
+    def membership(self, settings: BaseModel, plan: "ModelPlan", role: str) -> Membership:
+        """How a pod of `role` learns its head's address and its index in its group."""
+        ...
+
+    def objects(self, settings: BaseModel, plan: "ModelPlan") -> tuple[ObjectSpec, ...]:
+        """The objects that run `plan.replicas` groups of `plan.roles` (pod templates: `sdk.pod_template`)."""
+        ...
+
+
+class AddonPlugin(Plugin, Protocol):
+    """A per-model extra (a ServiceMonitor, a ScaledObject, a PodGroup) read from the model's plan."""
+
+    def objects(self, settings: BaseModel, plan: "ModelPlan") -> tuple[ObjectSpec, ...]:
+        """Objects to create beside the model's group; the plan is final (roles, names, replicas).
+
+        A `PlanError` field is relative to the add-on's own entry (`("interval",)`
+        reports `models[0].addons[1].interval`).
+        """
+        ...
+
+
 # Methods (besides kind/name/Settings) each kind must provide; checked at registration.
 KIND_METHODS: dict[str, tuple[str, ...]] = {
     "launcher": ("entrypoints",),
     "storage": ("weights",),
     "cache": ("dataset",),
     "network": ("attachment",),
+    "workload": ("membership", "objects"),
+    "addon": ("objects",),
 }

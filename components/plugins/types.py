@@ -113,6 +113,12 @@ class WeightsPlan:
     #: init container); a cache runs it before warming, so it never warms an empty claim.
     fill_check: Optional[PodAdditions] = None
 
+    @property
+    def stages(self) -> tuple[tuple[ObjectSpec, ...], ...]:
+        """A fetch Job starts once its claim, script and token exist (no failed first attempts)."""
+        jobs = tuple(spec for spec in self.objects if spec.kind == "Job")
+        return (tuple(spec for spec in self.objects if spec.kind != "Job"), jobs)
+
 
 @dataclass(frozen=True)
 class CachePlan:
@@ -124,10 +130,17 @@ class CachePlan:
     #: URI schemes the runtime can mount, checked against every Dataset mount.
     schemes: tuple[str, ...] = ()
     description: str = ""
+    #: The weights as pods see them through this cache (`fluid.read_through_cache`).
+    weights: Optional[WeightsPlan] = None
 
     @property
     def objects(self) -> tuple[ObjectSpec, ...]:
         return (self.dataset, self.runtime, *self.loads)
+
+    @property
+    def stages(self) -> tuple[tuple[ObjectSpec, ...], ...]:
+        """Fluid's order: the runtime binds to the Dataset, loads need both."""
+        return ((self.dataset,), (self.runtime,), self.loads)
 
 
 @dataclass(frozen=True)
@@ -149,6 +162,8 @@ class NetworkPlan:
     env: dict[str, str] = field(default_factory=dict)
     capabilities: tuple[str, ...] = ()
     description: str = ""
+    #: What the fabric adds to each pod (`multus.network_pod`): attachment request, device, capability.
+    pod: PodAdditions = PodAdditions()
 
 
 @dataclass(frozen=True)
@@ -170,3 +185,60 @@ class Entrypoints:
     uses_ray: bool = False
     #: Seconds a pod may take from start to serving (group formation + model load).
     startup_budget_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class Membership:
+    """How a pod of one role finds its group under a workload: its head's address and its own index.
+
+    `head_address` and `index` are container env entries (the launchers read
+    VLLM_FLEET_HEAD_ADDRESS and VLLM_FLEET_POD_INDEX); `wrapper` runs in front of
+    the role's command and exec probes when they must be computed at start, and
+    `scripts` (ConfigMap data) holds it.
+    """
+
+    head_address: tuple[dict[str, Any], ...] = ()
+    index: tuple[dict[str, Any], ...] = ()
+    wrapper: tuple[str, ...] = ()
+    scripts: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RolePlan:
+    """One role of a model's group (head, worker; later prefill, decode) and how its pods run."""
+
+    role: str
+    #: The name its workload gives it (the StatefulSet `<model>-head`, `<model>-worker`).
+    name: str
+    #: Pods of this role in one group, and how many groups run side by side.
+    pods_per_group: int
+    replicas: int
+    gpus_per_pod: int
+    resources: dict[str, dict[str, Any]]
+    command: tuple[str, ...]
+    probes: Probes
+    env: tuple[dict[str, Any], ...]
+    #: The role that serves the API (the API Service selects its pods).
+    serves_api: bool = False
+
+    @property
+    def pods(self) -> int:
+        return self.pods_per_group * self.replicas
+
+    @property
+    def gpus(self) -> int:
+        return self.pods * self.gpus_per_pod
+
+
+@dataclass(frozen=True)
+class ObjectGroup:
+    """Objects one plugin adds, registered under one component; a stage waits for the stages before it."""
+
+    #: The component type (`vllm-fleet:index:<component>`) and its name: both part of every object's URN.
+    component: str
+    name: str
+    stages: tuple[tuple[ObjectSpec, ...], ...]
+
+    @property
+    def objects(self) -> tuple[ObjectSpec, ...]:
+        return tuple(spec for stage in self.stages for spec in stage)
