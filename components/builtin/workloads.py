@@ -49,7 +49,6 @@ def member_wrapper(
     """A worker that learns its group and index from its ordinal at start (templates/workload/member.sh.j2)."""
     script = render_template(
         "workload/member.sh.j2",
-        model_name=plan.name,
         groups=groups,
         workers_per_group=plan.gpus.workers,
         first_ordinal=first_ordinal,
