@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..constants import FLUID_API
 from ..plan import ModelPlan, PlanError
-from ..plugins.types import CachePlan, MountSource, ObjectSpec, WeightsPlan
+from ..plugins.types import CachePlan, DerivedName, MountSource, ObjectSpec, WeightsPlan
 from ..plugins.protocol import PluginSettings
 from ..quantity import parse_quantity
 
@@ -164,6 +164,22 @@ class FluidCache:
     s3_option_names: ClassVar[Optional[tuple[str, str, str, str]]] = None
     #: Extra options whenever an endpoint is set (S3-compatible stores).
     s3_endpoint_extras: ClassVar[dict[str, str]] = {}
+    #: (kind, suffix) of the workloads Fluid names `<runtime name><suffix>` (its engine's get*Name()).
+    workloads: ClassVar[tuple[tuple[str, str], ...]]
+
+    def derived_names(self, plan: ModelPlan, name: str, loads: tuple[ObjectSpec, ...]) -> tuple[DerivedName, ...]:
+        """What Fluid makes: the runtime's workloads, the Dataset's claim and volume, each DataLoad's loader."""
+        made_by = f"Fluid's {self.runtime_kind}"
+        names = [DerivedName(kind, f"{name}{suffix}", made_by) for kind, suffix in self.workloads]
+        names += [
+            DerivedName("PersistentVolumeClaim", name, "Fluid's Dataset"),
+            DerivedName("PersistentVolume", f"{plan.namespace}-{name}", "Fluid's Dataset", namespaced=False),
+        ]
+        for load in loads:
+            # A Once DataLoad runs a Job, a Cron one a CronJob, both named `<DataLoad>-loader-job`.
+            kind = "CronJob" if load.body["spec"].get("policy") == "Cron" else "Job"
+            names.append(DerivedName(kind, f"{load.name}-loader-job", "Fluid's DataLoad"))
+        return tuple(names)
 
     def s3_options(self, source: MountSource) -> tuple[dict[str, str], dict[str, Any]]:
         """(options, secret options) for an s3:// source; each runtime names them its own way."""
@@ -216,12 +232,14 @@ class FluidCache:
             ]}]}}
         dataset = ObjectSpec(FLUID_API, "Dataset", name, {"spec": spec}, labels=labels)
         runtime = ObjectSpec(FLUID_API, self.runtime_kind, name, {"spec": self.runtime_spec(settings)}, labels=labels)
+        loads = _loads(settings.warmup, plan, name, labels)
         return CachePlan(
             dataset=dataset,
             runtime=runtime,
-            loads=_loads(settings.warmup, plan, name, labels),
+            loads=loads,
             schemes=self.schemes,
             description=f"{self.runtime_kind} ×{settings.replicas} ({'+'.join(t.medium for t in settings.tiers)})",
+            derived_names=self.derived_names(plan, name, loads),
         )
 
 
@@ -255,6 +273,9 @@ class AlluxioCache(FluidCache):
     name: ClassVar[str] = "alluxio"
     runtime_kind: ClassVar[str] = "AlluxioRuntime"
     schemes: ClassVar[tuple[str, ...]] = _ALLUXIO_SCHEMES
+    workloads: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("StatefulSet", "-master"), ("StatefulSet", "-worker"), ("DaemonSet", "-fuse")
+    )
 
     s3_option_names: ClassVar[tuple[str, str, str, str]] = (
         "alluxio.underfs.s3.endpoint", "alluxio.underfs.s3.endpoint.region", "aws.accessKeyId", "aws.secretKey"
@@ -270,6 +291,9 @@ class JindoCache(FluidCache):
     name: ClassVar[str] = "jindo"
     runtime_kind: ClassVar[str] = "JindoRuntime"
     schemes: ClassVar[tuple[str, ...]] = _JINDO_SCHEMES
+    workloads: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("StatefulSet", "-jindofs-master"), ("StatefulSet", "-jindofs-worker"), ("DaemonSet", "-jindofs-fuse")
+    )
 
     s3_option_names: ClassVar[tuple[str, str, str, str]] = (
         "fs.s3.endpoint", "fs.s3.region", "fs.s3.accessKeyId", "fs.s3.accessKeySecret"
@@ -285,6 +309,8 @@ class JuiceFSCache(FluidCache):
     name: ClassVar[str] = "juicefs"
     runtime_kind: ClassVar[str] = "JuiceFSRuntime"
     schemes: ClassVar[tuple[str, ...]] = _JUICEFS_SCHEMES
+    # JuiceFS has no master: its metadata engine lives outside the cluster.
+    workloads: ClassVar[tuple[tuple[str, str], ...]] = (("StatefulSet", "-worker"), ("DaemonSet", "-fuse"))
 
     class Settings(CacheSettings):
         _schemes: ClassVar[tuple[str, ...]] = _JUICEFS_SCHEMES

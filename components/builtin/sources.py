@@ -27,6 +27,7 @@ from ..constants import (
 from ..plan import ModelPlan, PlanError, claim_mount, weights_path
 from ..plugins.types import MountSource, ObjectSpec, PodAdditions, SecretKeyRef, WeightsPlan
 from ..templates import render
+from ..validators import PositiveQuantity
 from .storage import NewClaim, new_claim
 
 WAIT_POLL_SECONDS = 10
@@ -146,6 +147,7 @@ def fetched_weights(
         mount=mount or MountSource(uri=f"pvc://{claim.name}"),
         remote=mount is not None,
         ready_timeout_seconds=settings.wait_timeout_seconds,
+        claim_settings=tuple(name for name in FetchSettings.model_fields if name != "path"),
     )
 
 
@@ -214,6 +216,9 @@ class S3Source:
     name: ClassVar[str] = "s3"
 
     class Settings(FetchSettings):
+        size: Optional[PositiveQuantity] = Field(  # type: ignore[assignment]
+            None, description="Claim size, e.g. 500Gi; leave out when a cache reads the bucket (no claim is made)."
+        )
         url: str = Field(
             pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
             description="s3://bucket/prefix/ holding the model's files.",

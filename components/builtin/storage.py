@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal, Optional
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from ..plan import ModelPlan, PlanError, claim_mount, weights_path
 from ..plugins.types import MountSource, ObjectSpec, WeightsPlan
 from ..plugins.protocol import PluginSettings
-from ..quantity import parse_quantity
+from ..validators import DnsSubdomain, PositiveQuantity
 
 
 def check_shared_access(access_mode: str, plan: ModelPlan, field: str = "accessMode") -> None:
@@ -26,9 +26,7 @@ class ExistingClaim:
     name: ClassVar[str] = "existing-pvc"
 
     class Settings(PluginSettings):
-        claim_name: str = Field(
-            pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="The PersistentVolumeClaim that holds the weights."
-        )
+        claim_name: DnsSubdomain = Field(description="The PersistentVolumeClaim that holds the weights.")
         path: Optional[str] = Field(None, description="Folder of the weights inside the claim; defaults to the model id.")
         access_mode: Literal["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"] = Field(
             "ReadOnlyMany", description="The claim's access mode, checked against the group's pod count."
@@ -49,22 +47,16 @@ class NewClaim:
     name: ClassVar[str] = "new-pvc"
 
     class Settings(PluginSettings):
-        size: str = Field(description="Claim size, e.g. 500Gi (growing it later is an in-place update).")
-        storage_class: Optional[str] = Field(None, description="StorageClass; omitted = the cluster default.")
+        size: PositiveQuantity = Field(description="Claim size, e.g. 500Gi (growing it later is an in-place update).")
+        storage_class: Optional[DnsSubdomain] = Field(None, description="StorageClass; omitted = the cluster default.")
         access_mode: Literal["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"] = Field(
             "ReadWriteMany", description="Access mode; several nodes need ReadWriteMany or ReadOnlyMany."
         )
-        claim_name: Optional[str] = Field(None, description="Claim name; defaults to <model>-weights.")
+        claim_name: Optional[DnsSubdomain] = Field(None, description="Claim name; defaults to <model>-weights.")
         path: Optional[str] = Field(None, description="Folder of the weights inside the claim; defaults to the model id.")
         protect: bool = Field(
             True, description="Block deletion and replacement by Pulumi and keep the claim on delete. false opts out."
         )
-
-        @field_validator("size")
-        @classmethod
-        def _size_is_quantity(cls, value: str) -> str:
-            parse_quantity(value)
-            return value
 
     def weights(self, settings: "NewClaim.Settings", plan: ModelPlan) -> WeightsPlan:
         claim = new_claim(settings, plan)

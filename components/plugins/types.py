@@ -28,6 +28,22 @@ class ObjectSpec:
 
 
 @dataclass(frozen=True)
+class DerivedName:
+    """A name an object gets without being described here: made by an operator (Fluid) from ours.
+
+    The plan checks it like our own names (length, collisions), because an
+    operator whose StatefulSet name is too long fails in the cluster, long after
+    `pulumi up` reported success. `kind` is the Kubernetes kind it names.
+    """
+
+    kind: str
+    name: str
+    #: Who makes it and from what, for the error message (e.g. "Fluid's AlluxioRuntime master").
+    made_by: str
+    namespaced: bool = True
+
+
+@dataclass(frozen=True)
 class PodAdditions:
     """What a plugin adds to every pod of a model's group (head and workers)."""
 
@@ -109,6 +125,9 @@ class WeightsPlan:
     remote: bool = False
     #: Seconds pods may wait for the weights to arrive (a fetch Job), added to `pulumi up`'s wait.
     ready_timeout_seconds: int = 0
+    #: Settings keys that configure only the claim and its fetch: with a cache over a
+    #: `remote` mount they are dropped, so setting one there is an error (it would do nothing).
+    claim_settings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,6 +140,8 @@ class CachePlan:
     #: URI schemes the runtime can mount, checked against every Dataset mount.
     schemes: tuple[str, ...] = ()
     description: str = ""
+    #: What Fluid makes from these objects (StatefulSets, DaemonSets, the claim, loader Jobs).
+    derived_names: tuple[DerivedName, ...] = ()
 
     @property
     def objects(self) -> tuple[ObjectSpec, ...]:
@@ -146,6 +167,8 @@ class NetworkPlan:
     env: dict[str, str] = field(default_factory=dict)
     capabilities: tuple[str, ...] = ()
     description: str = ""
+    #: What the fabric's operators make from the attachment, if anything (see `DerivedName`).
+    derived_names: tuple[DerivedName, ...] = ()
 
 
 @dataclass(frozen=True)
