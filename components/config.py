@@ -515,20 +515,21 @@ def load_fleet(raw: Mapping[str, Any], registry) -> Fleet:
         raise ConfigError(issues)
     models = []
     for index, config in configs.items():
+        issues += [
+            Issue(key_path(("models", index, "engineArgs", key)), message)
+            for key, message in check_engine_args(config.engine_args)
+        ]
         selected, problems = _plugins(registry, stack, index, config)
         issues += problems
-        if not problems:
+        if not problems:  # planned even with bad engineArgs: its plan errors still show
             models.append(ModelSpec(index, config, selected))
     return Fleet(stack, models, tuple(issues))
 
 
 def _plugins(registry, stack: FleetConfig, index: int, model: ModelConfig) -> tuple[dict[str, SelectedPlugin], list[Issue]]:
-    """The model's plugins (its own choice, else the stack default) and its engineArgs problems."""
+    """The model's plugins: its own choice, else the stack default."""
     selected = {}
-    issues = [
-        Issue(key_path(("models", index, "engineArgs", key)), message)
-        for key, message in check_engine_args(model.engine_args)
-    ]
+    issues: list[Issue] = []
     for kind in MODEL_PLUGIN_KINDS:
         ref, path = getattr(model, kind, None), ("models", index, kind)
         if ref is None:
