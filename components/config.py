@@ -511,29 +511,30 @@ def load_fleet(raw: Mapping[str, Any], registry) -> Fleet:
     each = list(configs.values()) if isinstance(raw_models, list) and raw_models else None
     stack, problems = _stack_config(raw, each)
     issues += problems
-    if stack is None or not configs:
-        raise ConfigError(issues)
     models = []
     for index, config in configs.items():
         issues += [
             Issue(key_path(("models", index, "engineArgs", key)), message)
             for key, message in check_engine_args(config.engine_args)
         ]
-        selected, problems = _plugins(registry, stack, index, config)
+        # Without valid stack keys the defaults are unknown: check the model's own plugins only.
+        selected, problems = _plugins(registry, stack.defaults if stack else PluginDefaults(), index, config)
         issues += problems
         if not problems:  # planned even with bad engineArgs: its plan errors still show
             models.append(ModelSpec(index, config, selected))
+    if stack is None or not configs:
+        raise ConfigError(issues)
     return Fleet(stack, models, tuple(issues))
 
 
-def _plugins(registry, stack: FleetConfig, index: int, model: ModelConfig) -> tuple[dict[str, SelectedPlugin], list[Issue]]:
+def _plugins(registry, defaults: PluginDefaults, index: int, model: ModelConfig) -> tuple[dict[str, SelectedPlugin], list[Issue]]:
     """The model's plugins: its own choice, else the stack default."""
     selected = {}
     issues: list[Issue] = []
     for kind in MODEL_PLUGIN_KINDS:
         ref, path = getattr(model, kind, None), ("models", index, kind)
         if ref is None:
-            ref, path = getattr(stack.defaults, kind, None), ("defaults", kind)
+            ref, path = getattr(defaults, kind, None), ("defaults", kind)
         if ref is None or ref.type == NO_PLUGIN:
             continue
         choice, problems = _select(registry, kind, ref, path)

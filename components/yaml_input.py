@@ -108,7 +108,10 @@ def load_yaml(path: Path) -> Any:
         return yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        problem = ": ".join(part for part in (error.context, error.problem) if part)
+        context = error.context
+        if context and error.context_mark is not None and error.context_mark.line != getattr(mark, "line", None):
+            context += f" started at line {error.context_mark.line + 1}"
+        problem = ": ".join(part for part in (context, error.problem) if part)
         raise YamlInputError(f"{_where(path, mark)}: invalid YAML: {problem}") from None
     except yaml.YAMLError as error:
         raise YamlInputError(f"{path}: invalid YAML: {str(error).splitlines()[0]}") from None

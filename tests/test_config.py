@@ -289,3 +289,56 @@ def test_claim_size_must_be_positive(registry, size):
 def test_claim_and_class_names_are_dns_subdomains(registry, key, value):
     [problem] = problems(with_model(storage={"type": "new-pvc", "size": "1Gi", key: value}), registry)
     assert problem.startswith(f"vllm-fleet:models[0].storage.{key}: must be a DNS subdomain name")
+
+
+# ------------------------------------------- `pulumi up`: values from the CLI
+
+
+@pytest.fixture
+def cli_config():
+    """Sets the config as the Pulumi CLI hands it to the program (all text), then clears it."""
+    from pulumi.runtime import config as runtime_config
+
+    def set_config(values: dict[str, str], secret_keys=()):
+        runtime_config.set_all_config(values, list(secret_keys))
+
+    yield set_config
+    from pulumi.runtime import config as runtime_config
+
+    runtime_config.set_all_config({}, [])
+
+
+def test_cli_values_that_nest_too_deep_name_their_key(cli_config):
+    from components.stack_config import read_stack_config
+
+    cli_config({"vllm-fleet:models": "[" * 100 + "]" * 100, "vllm-fleet:namespace": "a"})
+    with pytest.raises(ConfigError) as raised:
+        read_stack_config()
+    assert [str(i) for i in raised.value.issues] == ["vllm-fleet:models: nests more than 64 levels deep"]
+
+
+def test_cli_values_of_the_wrong_shape_are_config_errors_with_key_paths(cli_config, registry):
+    from components.stack_config import read_stack_config
+
+    cli_config({
+        "vllm-fleet:namespace": "llm",
+        "vllm-fleet:nodePool": '{"gpusPerNode": "NaN"}',
+        "vllm-fleet:models": '{"name": "m"}',
+        "vllm-fleet:apiKey": "12345",
+    }, ["vllm-fleet:apiKey"])
+    raw = read_stack_config()
+    assert raw["apiKey"].value == "12345"  # a secret stays text, even when it looks like a number
+    with pytest.raises(ConfigError) as raised:
+        load_fleet(raw, registry)
+    assert [str(i).split(": ")[0] for i in raised.value.issues] == [
+        "vllm-fleet:models", "vllm-fleet:nodePool.gpusPerNode"
+    ]
+
+
+def test_a_huge_cli_value_is_refused(cli_config):
+    from components.stack_config import read_stack_config
+
+    cli_config({"vllm-fleet:namespace": "x" * (3 * 1024 * 1024)})
+    with pytest.raises(ConfigError) as raised:
+        read_stack_config()
+    assert str(raised.value.issues[0]).startswith("vllm-fleet:namespace: is 3145728 characters")
