@@ -44,37 +44,46 @@ def _decode(path: Path, data: bytes) -> str:
 
 
 def _check_graph(path: Path, root: yaml.Node) -> None:
-    """Counts nodes as the rest of the tool will see them (aliases expanded), refuses duplicate keys and deep nesting."""
-    expanded: dict[int, int] = {}
+    """Measures the document as the rest of the tool will walk it (aliases expanded); refuses duplicate keys.
 
-    def size(node: yaml.Node, depth: int) -> int:
-        if depth > MAX_DEPTH:
-            raise YamlInputError(f"{_where(path, node.start_mark)}: nested more than {MAX_DEPTH} levels deep")
-        if id(node) in expanded:
-            return expanded[id(node)]
-        total = 1
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[Any, Any] = {}
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode):
-                    if key.value in seen:
-                        raise YamlInputError(
-                            f"{_where(path, key.start_mark)}: duplicate key {key.value!r} "
-                            f"(first at line {seen[key.value].line + 1}); the Pulumi CLI rejects it"
-                        )
-                    seen[key.value] = key.start_mark
-                total += size(key, depth + 1) + size(value, depth + 1)
-        elif isinstance(node, yaml.SequenceNode):
-            total += sum(size(item, depth + 1) for item in node.value)
-        expanded[id(node)] = total
-        if total > MAX_EXPANDED_NODES:
+    Each node is measured once (size and height memoized), so a billion-laughs
+    file costs as little to refuse as it costs to parse.
+    """
+    measured: dict[int, tuple[int, int]] = {}
+
+    def measure(node: yaml.Node, depth: int) -> tuple[int, int]:
+        if id(node) not in measured:
+            children: list[yaml.Node] = []
+            if isinstance(node, yaml.MappingNode):
+                _refuse_duplicate_keys(path, node)
+                children = [part for pair in node.value for part in pair]
+            elif isinstance(node, yaml.SequenceNode):
+                children = list(node.value)
+            sizes = [measure(child, depth + 1) for child in children]
+            measured[id(node)] = (1 + sum(size for size, _ in sizes), 1 + max((height for _, height in sizes), default=0))
+        size, height = measured[id(node)]
+        if depth + height > MAX_DEPTH + 1:
+            raise YamlInputError(f"{_where(path, node.start_mark)}: nested more than {MAX_DEPTH} levels deep (through aliases)")
+        if size > MAX_EXPANDED_NODES:
             raise YamlInputError(
                 f"{_where(path, node.start_mark)}: expands to more than {MAX_EXPANDED_NODES} values "
                 "(aliases of aliases: a 'billion laughs' file?)"
             )
-        return total
+        return size, height
 
-    size(root, 0)
+    measure(root, 0)
+
+
+def _refuse_duplicate_keys(path: Path, node: yaml.MappingNode) -> None:
+    seen: dict[Any, Any] = {}
+    for key, _ in node.value:
+        if isinstance(key, yaml.ScalarNode):
+            if key.value in seen:
+                raise YamlInputError(
+                    f"{_where(path, key.start_mark)}: duplicate key {key.value!r} "
+                    f"(first at line {seen[key.value].line + 1}); the Pulumi CLI rejects it"
+                )
+            seen[key.value] = key.start_mark
 
 
 def _check_depth(path: Path, text: str) -> None:

@@ -93,7 +93,7 @@ from components.config import load_fleet  # noqa: E402
 from components.errors import ConfigError  # noqa: E402
 from components.plan import NAME_LIMITS, plan_fleet, planned_names  # noqa: E402
 
-from .conftest import base_config, objects_of, with_model  # noqa: E402
+from .conftest import base_config, with_model  # noqa: E402
 
 MEM_CACHE = {"tiers": [{"medium": "MEM", "quota": "1Gi"}]}
 
