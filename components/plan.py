@@ -641,14 +641,7 @@ def ineffective_keys(spec: ModelSpec, plan: ModelPlan) -> list[Issue]:
                 f"has no effect: TP×PP = {plan.gpus.total_gpus} fits one pod, so no launcher runs "
                 "(no Ray, no workers); remove it",
             ))
-        if plan.network is not None:
-            chosen = spec.plugins["network"].path
-            where = "" if chosen[0] == "models" else f" (the stack default {key_path(chosen)})"
-            issues.append(Issue(
-                key_path(spec.path + ("network",)),
-                f"has no effect{where}: TP×PP = {plan.gpus.total_gpus} fits one pod, whose collectives never "
-                "leave it, yet each pod would hold a NIC and an address; set network: none",
-            ))
+    # A network on a single pod is not a no-op: the pod still gets the interface (static IPAM exists for it).
     return issues
 
 

@@ -207,20 +207,14 @@ def test_an_uncached_bucket_needs_a_size(registry):
     assert problem.startswith("vllm-fleet:models[0].storage.size: required key is missing")
 
 
-def test_launcher_settings_and_network_on_one_pod_have_no_effect(registry):
-    config = with_model(parallelism={"tensor": 2}, launcher={"type": "ray", "waitTimeoutSeconds": 60},
-                        network={"type": "rdma-shared"})
+def test_launcher_settings_on_one_pod_have_no_effect(registry):
+    config = with_model(parallelism={"tensor": 2}, launcher={"type": "ray", "waitTimeoutSeconds": 60, "pollIntervalSeconds": 2})
     found = plan_problems(config, registry)
-    assert [p.split(": ")[0] for p in found] == ["vllm-fleet:models[0].launcher.waitTimeoutSeconds",
-                                                 "vllm-fleet:models[0].network"]
-    assert all("has no effect" in p and "fits one pod" in p for p in found)
-
-
-def test_a_default_network_on_one_pod_points_at_the_model(registry):
-    config = base_config(defaults={"network": {"type": "rdma-shared"}})
-    config["models"][0]["parallelism"] = {"tensor": 2}
-    [problem] = plan_problems(config, registry)
-    assert problem.startswith("vllm-fleet:models[0].network: has no effect (the stack default vllm-fleet:defaults.network)")
+    assert [p.split(": ")[0] for p in found] == ["vllm-fleet:models[0].launcher.pollIntervalSeconds",
+                                                 "vllm-fleet:models[0].launcher.waitTimeoutSeconds"]
+    assert all("has no effect: TP×PP = 2 fits one pod, so no launcher runs" in p for p in found)
+    # The same settings on a group are used.
+    assert plan_fleet(load_fleet(with_model(launcher={"type": "ray", "waitTimeoutSeconds": 60}), registry))
 
 
 def test_configmap_over_one_mebibyte_is_refused(registry):
