@@ -274,8 +274,8 @@ class FleetConfig(StrictModel):
 _MESSAGES = {
     "missing": "required key is missing",
     "greater_than": "must be a positive integer, got {input!r}",
-    "less_than_equal": "must be at most {le}, got {input!r}",
-    "greater_than_equal": "must be at least {ge}, got {input!r}",
+    "less_than_equal": "must be less than or equal to {le}, got {input!r}",
+    "greater_than_equal": "must be greater than or equal to {ge}, got {input!r}",
     "int_parsing": "must be an integer, got {input!r}",
     "int_from_float": "must be an integer, got {input!r}",
     "bool_parsing": "must be true or false, got {input!r}",

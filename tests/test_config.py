@@ -230,7 +230,7 @@ def test_a_bad_model_hides_no_plan_error_of_another(registry):
 )
 def test_group_size_is_bounded(registry, field, value):
     [problem] = problems(with_model(parallelism={field: value}), registry)
-    assert problem == f"vllm-fleet:models[0].parallelism.{field}: must be at most 4096, got {value}"
+    assert problem == f"vllm-fleet:models[0].parallelism.{field}: must be less than or equal to 4096, got {value}"
 
 
 def test_tp_times_pp_is_bounded(registry):
