@@ -34,8 +34,11 @@ HEAVY = {"billion-laughs", "deep-nesting", "file-too-large", "tensor-hundred-mil
          "tp-times-pp-too-large", "gpus-per-node-over-int64"}
 
 
-def measure(case: dict, root: Path) -> tuple[int, float, float]:
-    """(exit code, wall seconds, peak RSS in MB) of the CLI on one case."""
+def measure(case: dict, root: Path) -> tuple[int, float, float, float]:
+    """(exit code, wall seconds, CPU seconds, peak RSS in MB) of the CLI on one case.
+
+    CPU seconds (user + system) barely depend on the machine's load; wall time does.
+    """
     project = make_project(case, root / case["id"])
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -48,7 +51,8 @@ def measure(case: dict, root: Path) -> tuple[int, float, float]:
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime
+    return process.returncode, wall, cpu, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
 
 
 def small_selection() -> list[dict]:
@@ -67,12 +71,13 @@ def main() -> int:
     args = parser.parse_args()
     cases = small_selection() if args.small else CASES
 
-    failures, walls, peaks = [], [], []
-    print(f"{'case':45} {'exit':>4} {'wall s':>7} {'peak MB':>8}")
+    failures, walls, cpus, peaks = [], [], [], []
+    print(f"{'case':45} {'exit':>4} {'wall s':>7} {'cpu s':>6} {'peak MB':>8}")
     with tempfile.TemporaryDirectory(prefix="bad-input-bench-") as tmp:
         for case in cases:
-            code, wall, peak = measure(case, Path(tmp))
+            code, wall, cpu, peak = measure(case, Path(tmp))
             walls.append(wall)
+            cpus.append(cpu)
             peaks.append(peak)
             flags = []
             if code != 2:
@@ -86,9 +91,10 @@ def main() -> int:
             hard = [f for f in flags if "not enforced" not in f]
             if hard:
                 failures.append(f"{case['id']}: {', '.join(hard)}")
-            print(f"{case['id']:45} {code:>4} {wall:>7.2f} {peak:>8.1f}  {'; '.join(flags)}")
+            print(f"{case['id']:45} {code:>4} {wall:>7.2f} {cpu:>6.2f} {peak:>8.1f}  {'; '.join(flags)}")
     print(
         f"\n{len(cases)} cases: wall max {max(walls):.2f} s, median {statistics.median(walls):.2f} s; "
+        f"CPU max {max(cpus):.2f} s, median {statistics.median(cpus):.2f} s; "
         f"peak RSS max {max(peaks):.1f} MB, median {statistics.median(peaks):.1f} MB "
         f"(budget {TIME_BUDGET_S:.0f} s, {MEMORY_BUDGET_MB:.0f} MB)"
     )
