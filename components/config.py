@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Mapping, Optional, Union, get_args, get_origin
+from typing import Annotated, Any, Callable, Literal, Mapping, Optional, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     Field,
     PlainValidator,
     ValidationError,
@@ -29,9 +28,9 @@ from .constants import API_PORT, DEFAULT_IMAGE, MAX_MODEL_NAME
 from .engine_args import check_engine_args
 from .errors import CONFIG_NAMESPACE, ConfigError, Issue, did_you_mean, key_path
 from .plugins.registry import NO_PLUGIN
-from .quantity import parse_quantity
 from .stack_config import SecretValue
 from .strict import StrictModel
+from .validators import INT32_MAX, DnsSubdomain, Labels, LabelValue, PositiveQuantity, QualifiedName
 
 # ----------------------------------------------------------------- field types
 
@@ -53,14 +52,6 @@ def _dns_label(max_length: int, pattern: re.Pattern = _DNS_LABEL, first: str = "
     return AfterValidator(check)
 
 
-def _quantity(value: Any) -> str:
-    try:
-        parse_quantity(value)
-    except ValueError as error:
-        raise PydanticCustomError("quantity", str(error)) from None
-    return str(value)
-
-
 def _secret(value: Any) -> SecretValue:
     # A plain value in a stack file is stored in clear text in git; refuse it.
     if not isinstance(value, SecretValue):
@@ -77,8 +68,17 @@ Secret = Annotated[SecretValue, PlainValidator(_secret), WithJsonSchema({"type":
 # NCCL and Gloo read their settings from the environment; nothing else may be set this way.
 TransportEnvName = Annotated[str, Field(pattern=r"^(NCCL|GLOO)_[A-Z0-9_]+$")]
 ModelName = Annotated[str, _dns_label(MAX_MODEL_NAME, _DNS_1035_LABEL, "a letter")]
-Quantity = Annotated[str, BeforeValidator(_quantity)]
-PositiveInt = Annotated[int, Field(gt=0, strict=False)]
+
+# Upper bounds of what one cluster can give one model: far above any real
+# deployment, low enough that a typo (tensor: 100000000) is an error, not a plan
+# that exhausts memory. Documented in the README (Limits).
+MAX_GPUS_PER_NODE = 64
+MAX_GROUP_GPUS = 4096
+MAX_STARTUP_SECONDS = 7 * 24 * 3600
+MAX_REPLICAS = 1024
+GpuCount = Annotated[int, Field(gt=0, le=MAX_GPUS_PER_NODE, strict=False)]
+GroupSize = Annotated[int, Field(gt=0, le=MAX_GROUP_GPUS, strict=False)]
+ReplicaCount = Annotated[int, Field(gt=0, le=MAX_REPLICAS, strict=False)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 EngineArgValue = Union[bool, int, float, str, list[Union[bool, int, float, str]], dict[str, Any]]
 
@@ -107,34 +107,53 @@ class PluginRef(StrictModel):
 
 
 class Toleration(StrictModel):
-    key: Optional[str] = Field(None, description="Taint key; empty with operator Exists matches all.")
+    key: Optional[QualifiedName] = Field(None, description="Taint key; empty with operator Exists matches all.")
     operator: Literal["Exists", "Equal"] = Field("Equal", description="Exists or Equal.")
-    value: Optional[str] = Field(None, description="Taint value for operator Equal.")
+    value: Optional[LabelValue] = Field(None, description="Taint value for operator Equal.")
     effect: Optional[Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]] = Field(
         None, description="Taint effect to tolerate; empty matches all."
     )
-    toleration_seconds: Optional[int] = Field(None, ge=0, description="For NoExecute only.")
+    toleration_seconds: Optional[int] = Field(None, ge=0, le=INT32_MAX, description="For NoExecute only.")
+
+    @model_validator(mode="after")
+    def _as_the_api_server_checks(self) -> "Toleration":
+        # The same rules as the API server's ValidateTolerations.
+        if not self.key and self.operator != "Exists":
+            raise ValueError("a toleration without a key must use operator Exists (it matches every taint)")
+        if self.operator == "Exists" and self.value:
+            raise ValueError(f"operator Exists takes no value (got {self.value!r}); use operator Equal to match a value")
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError("tolerationSeconds applies only to effect NoExecute (it bounds how long a pod stays after the taint)")
+        return self
 
 
 class NodePool(StrictModel):
-    gpus_per_node: PositiveInt = Field(description="GPUs one node can give one pod.")
-    gpu_resource: str = Field(
+    gpus_per_node: GpuCount = Field(description=f"GPUs one node can give one pod (at most {MAX_GPUS_PER_NODE}).")
+    gpu_resource: QualifiedName = Field(
         "nvidia.com/gpu",
         pattern=r"^[a-z0-9.-]+/[a-zA-Z0-9._-]+$",
         description="Extended resource name of a GPU (e.g. nvidia.com/gpu, amd.com/gpu).",
     )
-    node_selector: dict[str, str] = Field(default_factory=dict, description="Labels GPU nodes carry.")
+    node_selector: Labels = Field(default_factory=dict, description="Labels GPU nodes carry.")
     tolerations: list[Toleration] = Field(default_factory=list, description="Taints GPU nodes carry.")
 
 
 class Parallelism(StrictModel):
-    tensor: PositiveInt = Field(1, description="Tensor-parallel size (--tensor-parallel-size).")
-    pipeline: PositiveInt = Field(1, description="Pipeline-parallel size (--pipeline-parallel-size).")
+    tensor: GroupSize = Field(1, description="Tensor-parallel size (--tensor-parallel-size).")
+    pipeline: GroupSize = Field(1, description="Pipeline-parallel size (--pipeline-parallel-size).")
+
+    @model_validator(mode="after")
+    def _fits_a_cluster(self) -> "Parallelism":
+        if self.tensor * self.pipeline > MAX_GROUP_GPUS:
+            raise ValueError(
+                f"TP×PP = {self.tensor * self.pipeline} GPUs exceeds the {MAX_GROUP_GPUS} one group may request"
+            )
+        return self
 
 
 class PodResources(StrictModel):
-    cpu_per_gpu: Quantity = Field("4", description="CPU request per GPU of the pod.")
-    memory_per_gpu: Quantity = Field("32Gi", description="Memory request and limit per GPU of the pod.")
+    cpu_per_gpu: PositiveQuantity = Field("4", description="CPU request per GPU of the pod.")
+    memory_per_gpu: PositiveQuantity = Field("32Gi", description="Memory request and limit per GPU of the pod.")
 
 
 class ApiConfig(StrictModel):
@@ -148,7 +167,16 @@ class ApiPeer(StrictModel):
     """Who may call the API: a namespace, pods with labels, or both (pods in that namespace)."""
 
     namespace: Optional[DnsLabel] = Field(None, description="Namespace allowed to call the API.")
-    pod_labels: Optional[dict[str, str]] = Field(None, description="Labels of pods allowed to call the API.")
+    pod_labels: Optional[Labels] = Field(None, description="Labels of pods allowed to call the API.")
+
+    @model_validator(mode="after")
+    def _names_someone(self) -> "ApiPeer":
+        if self.namespace is None and self.pod_labels is None:
+            raise ValueError(
+                "an empty peer names nobody (the NetworkPolicy API rejects it): set namespace, "
+                "podLabels, or both; podLabels: {} means every pod of the stack's namespace"
+            )
+        return self
 
 
 class ApiAccess(StrictModel):
@@ -164,7 +192,7 @@ class ModelConfig(StrictModel):
     model: str = Field(min_length=1, description="Model id (e.g. meta-llama/Llama-3.1-8B-Instruct).")
     served_model_name: Optional[str] = Field(None, description="Name clients use; defaults to `model`.")
     parallelism: Parallelism = Field(default_factory=Parallelism, description="TP and PP sizes.")
-    gpus_per_pod: Optional[PositiveInt] = Field(None, description="Override the planned GPUs per pod.")
+    gpus_per_pod: Optional[GpuCount] = Field(None, description="Override the planned GPUs per pod.")
     launcher: PluginRef = Field(
         default_factory=lambda: PluginRef(type="ray"), description="How the group starts: ray | native."
     )
@@ -181,8 +209,8 @@ class ModelConfig(StrictModel):
     workload: Optional[PluginRef] = Field(
         None, description="What runs the groups: statefulsets | leaderworkerset (default: defaults.workload)."
     )
-    replicas: PositiveInt = Field(
-        1, description="Independent groups behind the model's one API Service; each takes TP×PP GPUs."
+    replicas: ReplicaCount = Field(
+        1, description=f"Independent groups behind the model's one API Service; each takes TP×PP GPUs (at most {MAX_REPLICAS})."
     )
     addons: Optional[list[PluginRef]] = Field(
         None, description="Per-model extras (add-on plugins); default: defaults.addons. [] = none."
@@ -194,12 +222,12 @@ class ModelConfig(StrictModel):
     image: Optional[str] = Field(None, description="vLLM image; defaults to vllm-fleet:image.")
     node_pool: Optional[NodePool] = Field(None, description="Overrides vllm-fleet:nodePool for this model.")
     resources: PodResources = Field(default_factory=PodResources, description="CPU/memory per GPU.")
-    shared_memory: Quantity = Field("16Gi", description="Size limit of /dev/shm (Memory emptyDir).")
-    scratch_space: Quantity = Field(
+    shared_memory: PositiveQuantity = Field("16Gi", description="Size limit of /dev/shm (Memory emptyDir).")
+    scratch_space: PositiveQuantity = Field(
         "50Gi", description="Size limit of each writable emptyDir (/tmp, compile caches): the root filesystem is read-only."
     )
-    startup_timeout_seconds: PositiveInt = Field(
-        3600, description="How long loading the model may take before the startup probe fails."
+    startup_timeout_seconds: int = Field(
+        3600, gt=0, le=MAX_STARTUP_SECONDS, description="How long loading the model may take before the startup probe fails (at most 7 days)."
     )
     api: ApiConfig = Field(default_factory=ApiConfig, description="The OpenAI-compatible API Service.")
 
@@ -233,7 +261,7 @@ class FleetConfig(StrictModel):
     namespace: DnsLabel = Field(description="Namespace all objects go to.")
     create_namespace: bool = Field(True, description="Create the namespace (false: it must exist).")
     image: str = Field(DEFAULT_IMAGE, min_length=1, description="Default vLLM image.")
-    image_pull_secrets: list[DnsLabel] = Field(default_factory=list, description="Pull secret names.")
+    image_pull_secrets: list[DnsSubdomain] = Field(default_factory=list, description="Pull secret names.")
     node_pool: NodePool = Field(description="The GPU nodes models run on.")
     models: list[ModelConfig] = Field(min_length=1, description="The models to serve.")
     defaults: PluginDefaults = Field(default_factory=PluginDefaults, description="Stack-wide cache and network.")
@@ -256,24 +284,14 @@ class FleetConfig(StrictModel):
             )
         return self
 
-    @model_validator(mode="after")
-    def _unique_model_names(self) -> "FleetConfig":
-        seen: dict[str, int] = {}
-        for index, model in enumerate(self.models):
-            if model.name in seen:
-                raise PydanticCustomError(
-                    "duplicate_model",
-                    f"models[{index}].name: duplicate model name '{model.name}' (also models[{seen[model.name]}])",
-                )
-            seen[model.name] = index
-        return self
-
 
 # --------------------------------------------------------- error formatting
 
 _MESSAGES = {
     "missing": "required key is missing",
     "greater_than": "must be a positive integer, got {input!r}",
+    "less_than_equal": "must be less than or equal to {le}, got {input!r}",
+    "greater_than_equal": "must be greater than or equal to {ge}, got {input!r}",
     "int_parsing": "must be an integer, got {input!r}",
     "int_from_float": "must be an integer, got {input!r}",
     "bool_parsing": "must be true or false, got {input!r}",
@@ -327,11 +345,15 @@ def _field_aliases(model: type[BaseModel]) -> list[str]:
     return [field.alias or name for name, field in model.model_fields.items()]
 
 
-def issues_from(error: ValidationError, root: type[BaseModel], prefix: tuple = ()) -> list[Issue]:
-    """Turns a pydantic ValidationError into key-path issues with helpful messages."""
+def issues_from(
+    error: ValidationError, root: type[BaseModel], prefix: tuple = (), skip: Callable[[tuple], bool] = lambda loc: False
+) -> list[Issue]:
+    """Turns a pydantic ValidationError into key-path issues with helpful messages (`skip`: locations reported elsewhere)."""
     issues = []
     for detail in error.errors(include_url=False):
         loc = tuple(part for part in detail["loc"] if not str(part).startswith("function-"))
+        if skip(loc):
+            continue
         kind = detail["type"]
         if kind == "extra_forbidden":
             parent, unknown = loc[:-1], str(loc[-1])
@@ -347,7 +369,7 @@ def issues_from(error: ValidationError, root: type[BaseModel], prefix: tuple = (
             message = str(detail.get("ctx", {}).get("error", message))
         elif kind == "literal_error":
             message = f"{detail['msg'].replace('Input should be', 'must be')}, got {detail.get('input')!r}"
-        elif kind in ("duplicate_model", "missing_secret"):
+        elif kind == "missing_secret":
             # Raised on the fleet; the message carries its own path.
             path, _, message = message.partition(": ")
             issues.append(Issue(f"{CONFIG_NAMESPACE}:{path}", message))
@@ -390,8 +412,16 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class Fleet:
+    """The validated stack. `issues` are problems of models left out of `models`.
+
+    They are kept (not raised) so `plan.plan_fleet` can still plan every model
+    that did validate and report both kinds of problem in one run; it raises
+    them all together.
+    """
+
     config: FleetConfig
     models: list[ModelSpec]
+    issues: tuple[Issue, ...] = ()
 
 
 def _select(registry, kind: str, ref: PluginRef, path: tuple) -> tuple[Optional[SelectedPlugin], list[Issue]]:
@@ -407,53 +437,120 @@ def _select(registry, kind: str, ref: PluginRef, path: tuple) -> tuple[Optional[
     return SelectedPlugin(plugin, settings, path), []
 
 
+def _without_unknown_keys(value: Any, model: type[BaseModel]) -> Any:
+    """The raw model minus keys its schema doesn't know, recursively through nested models.
+
+    A typo'd key is already an error; dropping it lets the rest of the model be
+    planned, so its other problems show up in the same run.
+    """
+    if not isinstance(value, Mapping):
+        return value
+    known = {alias: field for name, field in model.model_fields.items() for alias in (name, field.alias or name)}
+    kept = {}
+    for key, item in value.items():
+        field = known.get(key)
+        if field is None:
+            continue
+        nested = _unwrap(field.annotation)
+        is_model = isinstance(nested, type) and issubclass(nested, BaseModel) and nested is not PluginRef
+        kept[key] = _without_unknown_keys(item, nested) if is_model else item
+    return kept
+
+
+def _model_config(index: int, raw_model: Any, registry) -> tuple[Optional[ModelConfig], list[Issue]]:
+    """One model's core config, validated on its own so a bad model hides nothing of the others."""
+    path = ("models", index)
+    try:
+        return ModelConfig.model_validate(raw_model), []
+    except ValidationError as error:
+        issues = issues_from(error, ModelConfig, prefix=path)
+    try:
+        # Plannable once its typos are ignored: plan it too (its typos stay errors).
+        return ModelConfig.model_validate(_without_unknown_keys(raw_model, ModelConfig)), issues
+    except ValidationError:
+        return None, issues + _raw_plugin_issues(index, raw_model, registry)
+
+
+def _stack_config(raw: Mapping[str, Any], models: Optional[list[ModelConfig]]) -> tuple[Optional[FleetConfig], list[Issue]]:
+    """The stack-wide keys; `models` replaces the raw list once each model was checked on its own."""
+    known = _field_aliases(FleetConfig)
+    issues = [
+        Issue(f"{CONFIG_NAMESPACE}:{key}", f"unknown config key{did_you_mean(str(key), known)}; valid keys: {', '.join(known)}")
+        for key in raw
+        if key not in known
+    ]
+    document = {key: value for key, value in raw.items() if key in known}
+    checked_each = models is not None
+    if models:
+        document["models"] = models
+    try:
+        return FleetConfig.model_validate(document), issues
+    except ValidationError as error:
+        # Locations inside one model were reported when it was validated on its own.
+        inside_a_model = lambda loc: checked_each and len(loc) > 1 and loc[0] == "models"  # noqa: E731
+        return None, issues + issues_from(error, FleetConfig, skip=inside_a_model)
+
+
+def _duplicate_names(configs: dict[int, ModelConfig]) -> tuple[dict[int, ModelConfig], list[Issue]]:
+    first: dict[str, int] = {}
+    unique, issues = {}, []
+    for index, config in configs.items():
+        if config.name in first:
+            issues.append(Issue(
+                key_path(("models", index, "name")),
+                f"duplicate model name '{config.name}' (also models[{first[config.name]}])",
+            ))
+            continue
+        first[config.name] = index
+        unique[index] = config
+    return unique, issues
+
+
 def load_fleet(raw: Mapping[str, Any], registry) -> Fleet:
     """Validates the raw `vllm-fleet:*` config (keys without namespace) and resolves plugins.
 
-    Raises ConfigError listing every problem; cross-field checks that need the
-    GPU plan (feasibility of gpusPerPod, storage access modes) run in `plan.py`.
+    Every model is validated on its own. Raises ConfigError when the stack-wide
+    keys are invalid (nothing can be planned); otherwise problems of single
+    models travel in `Fleet.issues` and `plan_fleet` raises them together with
+    the plan's. Cross-field checks that need the GPU plan run in `plan.py`.
     """
+    raw_models = raw.get("models")
+    configs: dict[int, ModelConfig] = {}
     issues: list[Issue] = []
-    known = _field_aliases(FleetConfig)
-    for key in raw:
-        if key not in known:
-            issues.append(Issue(f"{CONFIG_NAMESPACE}:{key}", f"unknown config key{did_you_mean(key, known)}; valid keys: {', '.join(known)}"))
-    try:
-        config = FleetConfig.model_validate({k: v for k, v in raw.items() if k in known})
-    except ValidationError as error:
-        # Still check the plugin sections, so one run reports every problem.
-        issues += issues_from(error, FleetConfig) + _raw_plugin_issues(raw, registry)
-        raise ConfigError(issues) from None
-
+    if isinstance(raw_models, list) and raw_models:
+        for index, raw_model in enumerate(raw_models):
+            config, problems = _model_config(index, raw_model, registry)
+            issues += problems
+            if config is not None:
+                configs[index] = config
+        configs, problems = _duplicate_names(configs)
+        issues += problems
+    each = list(configs.values()) if isinstance(raw_models, list) and raw_models else None
+    stack, problems = _stack_config(raw, each)
+    issues += problems
     models = []
-    for index, model in enumerate(config.models):
-        selected = {}
+    for index, config in configs.items():
         issues += [
             Issue(key_path(("models", index, "engineArgs", key)), message)
-            for key, message in check_engine_args(model.engine_args)
+            for key, message in check_engine_args(config.engine_args)
         ]
-        for kind in MODEL_PLUGIN_KINDS:
-            ref, path = getattr(model, kind, None), ("models", index, kind)
-            if ref is None:
-                ref, path = getattr(config.defaults, kind, None), ("defaults", kind)
-            if ref is None or ref.type == NO_PLUGIN:
-                continue
-            choice, problems = _select(registry, kind, ref, path)
-            issues.extend(problems)
-            if choice:
-                selected[kind] = choice
-        addons, problems = _select_addons(registry, config, index)
-        issues += problems
-        models.append(ModelSpec(index, model, selected, addons))
-    if issues:
+        # Without valid stack keys the defaults are unknown: check the model's own plugins only.
+        defaults = stack.defaults if stack else PluginDefaults()
+        selected, problems = _plugins(registry, defaults, index, config)
+        addons, addon_problems = _select_addons(registry, defaults, index, config)
+        issues += problems + addon_problems
+        if not problems and not addon_problems:  # planned even with bad engineArgs: its plan errors still show
+            models.append(ModelSpec(index, config, selected, addons))
+    if stack is None or not configs:
         raise ConfigError(issues)
-    return Fleet(config, models)
+    return Fleet(stack, models, tuple(issues))
 
 
-def _select_addons(registry, config: FleetConfig, index: int) -> tuple[tuple[SelectedPlugin, ...], list[Issue]]:
+def _select_addons(
+    registry, defaults: PluginDefaults, index: int, model: ModelConfig
+) -> tuple[tuple[SelectedPlugin, ...], list[Issue]]:
     """A model's add-ons: its own list, else the stack's; each add-on at most once per model."""
-    model = config.models[index]
-    refs, root = (model.addons, ("models", index, "addons")) if model.addons is not None else (config.defaults.addons, ("defaults", "addons"))
+    refs, root = (model.addons, ("models", index, "addons")) if model.addons is not None else (defaults.addons, ("defaults", "addons"))
     chosen: list[SelectedPlugin] = []
     issues: list[Issue] = []
     for position, ref in enumerate(refs):
@@ -467,16 +564,32 @@ def _select_addons(registry, config: FleetConfig, index: int) -> tuple[tuple[Sel
     return tuple(chosen), issues
 
 
-def _raw_plugin_issues(raw: Mapping[str, Any], registry) -> list[Issue]:
-    """Plugin-settings problems of models whose core keys failed validation."""
+def _plugins(registry, defaults: PluginDefaults, index: int, model: ModelConfig) -> tuple[dict[str, SelectedPlugin], list[Issue]]:
+    """The model's plugins: its own choice, else the stack default."""
+    selected = {}
     issues: list[Issue] = []
-    models = raw.get("models")
-    for index, model in enumerate(models if isinstance(models, list) else []):
-        for kind in MODEL_PLUGIN_KINDS:
-            value = model.get(kind) if isinstance(model, Mapping) else None
-            try:
-                ref = PluginRef.model_validate(value)
-            except ValidationError:
-                continue  # already reported by the core validation
+    for kind in MODEL_PLUGIN_KINDS:
+        ref, path = getattr(model, kind, None), ("models", index, kind)
+        if ref is None:
+            ref, path = getattr(defaults, kind, None), ("defaults", kind)
+        if ref is None or ref.type == NO_PLUGIN:
+            continue
+        choice, problems = _select(registry, kind, ref, path)
+        issues.extend(problems)
+        if choice:
+            selected[kind] = choice
+    return selected, issues
+
+
+def _raw_plugin_issues(index: int, model: Any, registry) -> list[Issue]:
+    """Plugin-settings problems of a model whose core keys failed validation."""
+    issues: list[Issue] = []
+    for kind in MODEL_PLUGIN_KINDS:
+        value = model.get(kind) if isinstance(model, Mapping) else None
+        try:
+            ref = PluginRef.model_validate(value)
+        except ValidationError:
+            continue  # already reported by the core validation
+        if ref.type != NO_PLUGIN:
             issues += _select(registry, kind, ref, ("models", index, kind))[1]
     return issues

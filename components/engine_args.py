@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 # Flags the platform owns: setting them in engineArgs would contradict the plan.
 RESERVED_FLAGS: dict[str, str] = {
@@ -24,8 +24,17 @@ RESERVED_FLAGS: dict[str, str] = {
     "headless": "it is set by the launcher on worker pods",
     "host": "the server listens on all pod addresses",
     "port": "set the model's `api.port` instead",
-    "api-key": "put the key in a Kubernetes Secret; it must not appear in a pod spec",
 }
+
+# Flags that carry a secret, and the config key that keeps it one. In argv it is
+# visible to anyone who can list pods; in the entrypoint ConfigMap, to anyone who reads it.
+SECRET_FLAGS: dict[str, str] = {
+    "api-key": "vllm-fleet:apiKey (`pulumi config set --secret vllm-fleet:apiKey <key>`)",
+    "hf-token": "vllm-fleet:hfToken (`pulumi config set --secret vllm-fleet:hfToken hf_...`)",
+}
+# Words that make any flag a secret-bearer, for flags vLLM may add later (`--foo-token`).
+# Whole words only: `max-num-batched-tokens` and `tokenizer` are not secrets.
+_SECRET_WORDS = {"token", "key", "password", "passwd", "secret", "credential", "credentials"}
 
 _FLAG_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -37,16 +46,52 @@ def flag_name(key: str) -> str:
     return key.replace("_", "-")
 
 
+def _owned_flag(name: str) -> Optional[str]:
+    """The platform or secret flag that `--name` would set in vLLM, if any.
+
+    vLLM's parser accepts any unambiguous prefix of a flag (`--tensor-parallel`
+    is `--tensor-parallel-size`), and booleans have a `--no-` form, so a key
+    that is a prefix of an owned flag is that flag.
+    """
+    for candidate in (name, name[3:] if name.startswith("no-") else None):
+        if not candidate:
+            continue
+        for owned in (*RESERVED_FLAGS, *SECRET_FLAGS):
+            if owned.startswith(candidate):
+                return owned
+    return None
+
+
+def _flag_problem(key: str, name: str) -> Optional[str]:
+    if not _FLAG_NAME.match(name):
+        return f"is not a valid flag name (got {key!r})"
+    owned = _owned_flag(name)
+    alias = "" if owned == name else f" (vLLM reads --{name} as --{owned}, an abbreviation)"
+    if owned in SECRET_FLAGS:
+        return (
+            f"--{owned} carries a secret{alias}; in engineArgs it would sit in argv and the ConfigMap. "
+            f"Set {SECRET_FLAGS[owned]} instead"
+        )
+    if owned is not None:
+        return f"--{owned} is managed by vllm-fleet{alias}: {RESERVED_FLAGS[owned]}"
+    secret_words = sorted(_SECRET_WORDS.intersection(name.split("-")))
+    if secret_words:
+        return (
+            f"looks like it carries a secret ({', '.join(secret_words)}); in engineArgs it would sit in argv "
+            "and the ConfigMap. Use vllm-fleet:apiKey / vllm-fleet:hfToken, or a file in an image"
+        )
+    return None
+
+
 def check_engine_args(engine_args: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Returns (key, problem) for each key that can't become a flag."""
     problems = []
     seen: dict[str, str] = {}
     for key, value in engine_args.items():
         name = flag_name(key)
-        if not _FLAG_NAME.match(name):
-            problems.append((key, f"is not a valid flag name (got {key!r})"))
-        elif name in RESERVED_FLAGS:
-            problems.append((key, f"is managed by vllm-fleet: {RESERVED_FLAGS[name]}"))
+        problem = _flag_problem(key, name)
+        if problem:
+            problems.append((key, problem))
         elif name in seen:
             problems.append((key, f"repeats {seen[name]!r} (both mean --{name})"))
         if value is None:

@@ -33,6 +33,7 @@ from .roles import plan_roles
 from .stack_config import SecretValue
 from .secret_fingerprint import secret_fingerprint
 from .summary import PlanSummary
+from .validators import OBJECT_DATA_MAX_BYTES, dns_subdomain_problem
 
 
 # --------------------------------------------------------------- model plan
@@ -132,6 +133,28 @@ def base_serve_args(plan: ModelPlan, model_path: str) -> tuple[str, ...]:
     )
 
 
+def check_network_resource(network: NetworkPlan, node_pool: NodePool) -> None:
+    """Pods request the GPU and the fabric's device by resource name; one name can't be both."""
+    if network.resource and network.resource == node_pool.gpu_resource:
+        raise PlanError(
+            ("network", "resourceName"),
+            f"{network.resource!r} is the GPU resource (nodePool.gpuResource); requesting it for the network "
+            "would replace the pod's GPU request. Name the NIC pool's device-plugin resource",
+        )
+
+
+def check_claim_sizes(weights: WeightsPlan) -> None:
+    """A claim the plan still makes needs a size (a source may leave it out only when a cache reads the origin)."""
+    for claim in weights.objects:
+        requests = claim.body.get("spec", {}).get("resources", {}).get("requests", {})
+        if claim.kind == "PersistentVolumeClaim" and requests.get("storage") is None:
+            raise PlanError(
+                ("storage", "size"),
+                f"required key is missing: the claim {claim.name!r} needs a size like 500Gi "
+                "(only a bucket read through a cache makes no claim)",
+            )
+
+
 def transport_env(network: Optional[NetworkPlan], transport: TransportConfig) -> dict[str, str]:
     """The fabric's NCCL/Gloo defaults, then the stack's overrides, then verification."""
     env = dict(network.env) if network else {}
@@ -201,6 +224,7 @@ def _network(spec: ModelSpec, plan: ModelPlan) -> Optional[NetworkPlan]:
     selected = spec.plugins["network"]
     network = _with_root(selected, selected.plugin.attachment, selected.settings, plan)
     _with_root(selected, check_network, network)
+    _with_root(selected, check_network_resource, network, plan.node_pool)
     return network
 
 
@@ -209,6 +233,7 @@ def _data_plane(spec: ModelSpec, fleet: Fleet, plan: ModelPlan) -> ModelPlan:
     storage = spec.plugins["storage"]
     weights = _with_root(storage, storage.plugin.weights, storage.settings, plan)
     cache = _cache(spec, plan, weights)
+    _with_root(storage, check_claim_sizes, cache.weights if cache else weights)
     network = _network(spec, plan)
     pods_see = cache.weights if cache else weights
     pod = pods_see.pod.merge(network.pod) if network else pods_see.pod
@@ -306,14 +331,26 @@ def api_key_secret(fleet: Fleet) -> Optional[ObjectSpec]:
 
 
 def plan_fleet(fleet: Fleet) -> list[ModelPlan]:
-    """Plans every model; reports every model's problems together."""
-    plans, issues = [], []
+    """Plans every model that validated; reports every problem of the stack in one ConfigError.
+
+    The config's own problems (`fleet.issues`), each model's plan errors, keys
+    that would have no effect, oversized objects, and names that overflow or
+    collide across models all come out together.
+    """
+    plans, issues = [], list(fleet.issues)
+    planned: list[tuple[ModelSpec, ModelPlan]] = []
     for spec in fleet.models:
         try:
-            plans.append(plan_model(spec, fleet))
+            plan = plan_model(spec, fleet)
         except PlanError as error:
             root = spec.path if error.root is None else error.root
             issues.append(Issue(key_path(root + error.field), error.message))
+            continue
+        plans.append(plan)
+        planned.append((spec, plan))
+        issues += ineffective_keys(spec, plan) + oversized_objects(spec, plan)
+    names = stack_names(fleet) + [name for spec, plan in planned for name in planned_names(spec, plan)]
+    issues += name_length_issues(names) + collision_issues(names)
     if issues:
         raise ConfigError(issues)
     return plans
@@ -360,3 +397,146 @@ def namespace_must_be_retained(plans: list[ModelPlan]) -> bool:
             if spec is None or spec.retain_on_delete:
                 return True
     return False
+
+
+# ------------------------------------------------------------ fleet checks
+
+
+def _settings_alias(settings: Any, field: str) -> str:
+    info = type(settings).model_fields[field]
+    return info.alias or field
+
+
+def ineffective_keys(spec: ModelSpec, plan: ModelPlan) -> list[Issue]:
+    """Keys set in a combination where nothing reads them: errors, so nobody believes they apply."""
+    issues = []
+    storage = spec.plugins["storage"]
+    if plan.cache and plan.weights and plan.weights.remote:
+        for field in sorted(storage.settings.model_fields_set & set(plan.weights.claim_settings)):
+            issues.append(Issue(
+                key_path(storage.path + (_settings_alias(storage.settings, field),)),
+                f"has no effect: the cache ({plan.cache.runtime.kind}) reads the bucket itself, so no claim "
+                "or fetch Job is made; remove it (or the cache)",
+            ))
+    if not plan.gpus.multi_node:
+        launcher = spec.plugins["launcher"]
+        for field in sorted(launcher.settings.model_fields_set):
+            issues.append(Issue(
+                key_path(launcher.path + (_settings_alias(launcher.settings, field),)),
+                f"has no effect: TP×PP = {plan.gpus.total_gpus} fits one pod, so no launcher runs "
+                "(no Ray, no workers); remove it",
+            ))
+    # A network on a single pod is not a no-op: the pod still gets the interface (static IPAM exists for it).
+    return issues
+
+
+def oversized_objects(spec: ModelSpec, plan: ModelPlan) -> list[Issue]:
+    """ConfigMaps and Secrets the API server would refuse (their data is limited to 1 MiB)."""
+    holders = [("ConfigMap", plan.names.entrypoints, plan.entrypoints.scripts if plan.entrypoints else {}, spec.path + ("engineArgs",))]
+    for obj in plan.weights.objects if plan.weights else ():
+        if obj.kind in ("ConfigMap", "Secret"):
+            data = {**obj.body.get("data", {}), **obj.body.get("stringData", {})}
+            holders.append((obj.kind, obj.name, data, spec.plugins["storage"].path))
+    issues = []
+    for kind, name, data, path in holders:
+        size = sum(len(str(key).encode()) + len(str(value).encode()) for key, value in data.items() if isinstance(value, str))
+        if size > OBJECT_DATA_MAX_BYTES:
+            issues.append(Issue(
+                key_path(path),
+                f"{kind} {name!r} would hold {size} bytes; the API server stores at most "
+                f"{OBJECT_DATA_MAX_BYTES} (1 MiB): shorten the values that end up in it",
+            ))
+    return issues
+
+
+@dataclass(frozen=True)
+class PlannedName:
+    """One object name the stack makes, directly or through an operator, and the key that makes it."""
+
+    kind: str
+    namespace: Optional[str]
+    name: str
+    path: tuple
+    made_by: str = ""
+
+
+# Kinds whose name ends up in something shorter than a DNS subdomain (253), and why.
+NAME_LIMITS: dict[str, tuple[int, str]] = {
+    "StatefulSet": (52, "its pods carry controller-revision-hash: <name>-<10-character hash>, a label value of at most 63"),
+    "CronJob": (52, "the API server limits CronJob names to 52: each Job adds an 11-character suffix"),
+    "Job": (63, "its pods carry job-name: <name>, a label value of at most 63"),
+    "DaemonSet": (63, "its pods' host names are made from it (a DNS label, at most 63)"),
+    "Service": (63, "a Service name is a DNS label (at most 63)"),
+    "Namespace": (63, "a namespace name is a DNS label (at most 63)"),
+}
+
+
+def stack_names(fleet: Fleet) -> list[PlannedName]:
+    names = []
+    if fleet.config.create_namespace:
+        names.append(PlannedName("Namespace", None, fleet.config.namespace, ("namespace",)))
+    if fleet.config.api_key is not None:
+        names.append(PlannedName("Secret", fleet.config.namespace, API_KEY_SECRET, ("apiKey",)))
+    return names
+
+
+def planned_names(spec: ModelSpec, plan: ModelPlan) -> list[PlannedName]:
+    """Every name this model's objects get: the core's (as `VllmCluster` makes them), the plugins', the operators'."""
+    ns, names = plan.namespace, plan.names
+    core = [("ConfigMap", names.entrypoints), ("Service", names.group), ("Service", names.api_service),
+            ("NetworkPolicy", names.group), ("PodDisruptionBudget", names.group)]
+    found = [PlannedName(kind, ns, name, spec.path + ("name",)) for kind, name in core]
+
+    def described(objects, path) -> list[PlannedName]:
+        return [PlannedName(o.kind, ns if o.namespaced else None, o.name, path) for o in objects]
+
+    found += described(plan.workload_objects, spec.plugins["workload"].path if "workload" in spec.plugins else spec.path)
+    found += described(plan.weights.objects if plan.weights else (), spec.plugins["storage"].path)
+    for addon, group in zip(spec.addons, plan.addon_groups):
+        found += described(group.objects, addon.path)
+    for kind, plugin_plan, objects in (
+        ("cache", plan.cache, plan.cache.objects if plan.cache else ()),
+        ("network", plan.network, (plan.network.attachment,) if plan.network and plan.network.attachment else ()),
+    ):
+        if plugin_plan is None:
+            continue
+        path = spec.plugins[kind].path
+        found += described(objects, path)
+        found += [
+            PlannedName(d.kind, ns if d.namespaced else None, d.name, path, d.made_by) for d in plugin_plan.derived_names
+        ]
+    return found
+
+
+def name_length_issues(names: list[PlannedName]) -> list[Issue]:
+    issues = []
+    for item in names:
+        limit, why = NAME_LIMITS.get(item.kind, (253, "object names are DNS subdomains (at most 253)"))
+        maker = f"{item.made_by} " if item.made_by else ""
+        if len(item.name) > limit:
+            issues.append(Issue(
+                key_path(item.path),
+                f"{maker}{item.kind} {item.name!r} would be {len(item.name)} characters, over {limit}: {why}; "
+                f"shorten the model name by {len(item.name) - limit}",
+            ))
+        elif problem := dns_subdomain_problem(item.name):
+            issues.append(Issue(key_path(item.path), f"{maker}{item.kind} name {problem}"))
+    return issues
+
+
+def collision_issues(names: list[PlannedName]) -> list[Issue]:
+    """Two objects of one kind and namespace with one name: the second overwrites the first."""
+    first: dict[tuple, PlannedName] = {}
+    issues = []
+    for item in names:
+        key = (item.kind, item.namespace, item.name)
+        other = first.setdefault(key, item)
+        if other is item:
+            continue
+        where = f"{item.namespace}/{item.name}" if item.namespace else item.name
+        issues.append(Issue(
+            key_path(item.path),
+            f"{item.made_by + ' ' if item.made_by else ''}{item.kind} {where} is also made by {key_path(other.path)}"
+            f"{' (' + other.made_by + ')' if other.made_by else ''}; one would overwrite the other: rename a model or claim",
+        ))
+    return issues

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import runpy
 import shutil
 import sys
@@ -27,6 +28,9 @@ from pulumi.runtime import mocks, settings
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+from .errors import did_you_mean
+from .yaml_input import YamlInputError, load_mapping, type_name
 
 REDACTED = "[secret]"
 # The mock wraps secret values in {SECRET_SIG: SECRET_VALUE, "value": ...}.
@@ -65,19 +69,32 @@ def load_project(directory: Path | str = ".") -> Project:
     project_file = directory / "Pulumi.yaml"
     if not project_file.is_file():
         raise RenderError(f"{project_file} not found: run from the project root or pass --project-dir")
-    document = yaml.safe_load(project_file.read_text()) or {}
+    document = _read(project_file, "Pulumi.yaml")
     name = document.get("name")
-    if not name:
-        raise RenderError(f"{project_file}: 'name' is required")
+    if not isinstance(name, str) or not name:
+        raise RenderError(f"{project_file}: 'name' is required (a string)")
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise RenderError(f"{project_file}: 'config' must be a mapping of keys, got a {type_name(config)}")
     defaults = {}
-    for key, entry in (document.get("config") or {}).items():
+    for key, entry in config.items():
         # Project config is either a bare value or {type, default|value, description, secret}.
         if isinstance(entry, dict) and ({"default", "value"} & entry.keys() or "type" in entry):
             if "value" in entry or "default" in entry:
-                defaults[_namespaced(name, key)] = entry.get("value", entry.get("default"))
+                defaults[_namespaced(name, str(key))] = entry.get("value", entry.get("default"))
         else:
-            defaults[_namespaced(name, key)] = entry
-    return Project(directory, name, directory / document.get("stackConfigDir", "."), defaults)
+            defaults[_namespaced(name, str(key))] = entry
+    config_dir = document.get("stackConfigDir", ".")
+    if not isinstance(config_dir, str):
+        raise RenderError(f"{project_file}: 'stackConfigDir' must be a folder name, got a {type_name(config_dir)}")
+    return Project(directory, name, directory / config_dir, defaults)
+
+
+def _read(path: Path, what: str) -> dict[str, Any]:
+    try:
+        return load_mapping(path, what)
+    except YamlInputError as error:
+        raise RenderError(str(error)) from None
 
 
 def _runtime_value(value: Any) -> str:
@@ -85,22 +102,41 @@ def _runtime_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
-        return json.dumps(value)
+        return json.dumps(value, default=str)
     return str(value)
+
+
+_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+def _unknown_stack(project: Project, stack: str) -> RenderError:
+    stacks = project.stacks()
+    hint = did_you_mean(stack, stacks)
+    return RenderError(
+        f"stack {stack!r} has no file {project.stack_file(stack)}{hint}; stacks: {', '.join(stacks) or 'none'}"
+    )
 
 
 def stack_config(project: Project, stack: str) -> tuple[dict[str, str], list[str]]:
     """The merged config as the CLI would hand it over, and the keys that are secret."""
+    if not _STACK_NAME.match(stack):
+        raise RenderError(f"stack name {stack!r} is not a Pulumi stack name (letters, digits, '-', '_', '.')")
     path = project.stack_file(stack)
     if not path.is_file():
-        available = ", ".join(project.stacks()) or "none"
-        raise RenderError(f"stack {stack!r} has no file {path}; stacks: {available}")
-    document = yaml.safe_load(path.read_text()) or {}
+        raise _unknown_stack(project, stack)
+    document = _read(path, "a stack file")
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise RenderError(f"{path}: 'config' must be a mapping of `namespace:key: value`, got a {type_name(config)}")
     merged = dict(project.defaults)
     secret_keys = []
-    for key, value in (document.get("config") or {}).items():
+    for key, value in config.items():
+        if not isinstance(key, str):
+            raise RenderError(f"{path}: config key {key!r} must be a string like vllm-fleet:namespace")
         key = _namespaced(project.name, key)
-        if isinstance(value, dict) and set(value) == {"secure"}:
+        if isinstance(value, dict) and "secure" in value:
+            if set(value) != {"secure"} or not isinstance(value["secure"], str):
+                raise RenderError(f"{path}: {key}: a secret is `secure: <ciphertext>` and nothing else")
             # Encrypted with the stack's secrets provider; only the CLI can decrypt it.
             value = REDACTED
             secret_keys.append(key)

@@ -22,6 +22,7 @@ from .plugins.probes import make_probes
 from .plugins.protocol import PluginSettings
 from .plugins.types import (
     CachePlan,
+    DerivedName,
     Entrypoints,
     Membership,
     MountSource,
@@ -37,6 +38,7 @@ from .plugins.weights import claim_mount, weights_path
 from .quantity import parse_quantity
 from .roles import HEAD, WORKER
 from .templates import Literal as ShellLiteral
+from .validators import DnsSubdomain, PositiveQuantity
 from .templates import render as render_template
 
 __all__ = [
@@ -49,6 +51,8 @@ __all__ = [
     "WEIGHTS_VOLUME",
     "WORKER",
     "CachePlan",
+    "DerivedName",
+    "DnsSubdomain",
     "Entrypoints",
     "GpuPlan",
     "Membership",
@@ -60,6 +64,7 @@ __all__ = [
     "PlanError",
     "PluginSettings",
     "PodAdditions",
+    "PositiveQuantity",
     "Probes",
     "RolePlan",
     "SecretKeyRef",

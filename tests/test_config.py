@@ -9,7 +9,7 @@ from components.errors import ConfigError
 from components.plan import plan_fleet
 from components.render import load_project, stack_config
 
-from .conftest import base_config, with_model
+from .conftest import PROJECT_DIR, base_config, with_model
 
 
 def problems(config, registry) -> list[str]:
@@ -117,18 +117,47 @@ def test_read_write_once_is_fine_on_one_pod(registry):
 
 
 @pytest.mark.parametrize(
-    "key,reason",
+    "key,flag,reason",
     [
-        ("tensor-parallel-size", "set `parallelism.tensor` instead"),
-        ("pipeline_parallel_size", "set `parallelism.pipeline` instead"),
-        ("port", "set the model's `api.port` instead"),
-        ("api-key", "must not appear in a pod spec"),
+        ("tensor-parallel-size", "tensor-parallel-size", "set `parallelism.tensor` instead"),
+        ("pipeline_parallel_size", "pipeline-parallel-size", "set `parallelism.pipeline` instead"),
+        ("port", "port", "set the model's `api.port` instead"),
+        # vLLM's parser takes any unambiguous prefix: these *are* the platform's flags.
+        ("tensor-parallel", "tensor-parallel-size", "set `parallelism.tensor` instead"),
+        ("tensorParallel", "tensor-parallel-size", "set `parallelism.tensor` instead"),
+        ("--pipeline", "pipeline-parallel-size", "set `parallelism.pipeline` instead"),
+        ("distributed", "distributed-executor-backend", "chosen by the launcher"),
+        ("no-headless", "headless", "set by the launcher"),
+        ("served-model", "served-model-name", "servedModelName"),
     ],
 )
-def test_reserved_engine_args(registry, key, reason):
+def test_reserved_engine_args(registry, key, flag, reason):
     [problem] = problems(with_model(engineArgs={key: 4}), registry)
-    assert problem.startswith(f"vllm-fleet:models[0].engineArgs.{key}: is managed by vllm-fleet")
+    assert problem.startswith(f"vllm-fleet:models[0].engineArgs.{key}: --{flag} is managed by vllm-fleet")
     assert reason in problem
+
+
+@pytest.mark.parametrize(
+    "key,config_key",
+    [("api-key", "vllm-fleet:apiKey"), ("api-ke", "vllm-fleet:apiKey"), ("api", "vllm-fleet:apiKey"),
+     ("hf-token", "vllm-fleet:hfToken"), ("hf_tok", "vllm-fleet:hfToken"), ("hfToken", "vllm-fleet:hfToken")],
+)
+def test_secret_flags_name_the_config_key_to_use(registry, key, config_key):
+    [problem] = problems(with_model(engineArgs={key: "s3cr3t"}), registry)
+    assert problem.startswith(f"vllm-fleet:models[0].engineArgs.{key}: --")
+    assert "carries a secret" in problem and f"Set {config_key}" in problem
+    assert "s3cr3t" not in problem
+
+
+@pytest.mark.parametrize("key", ["auth-token", "db-password", "client-secret", "aws-credentials", "signing-key"])
+def test_any_flag_named_like_a_secret_is_refused(registry, key):
+    [problem] = problems(with_model(engineArgs={key: "x"}), registry)
+    assert "looks like it carries a secret" in problem
+
+
+@pytest.mark.parametrize("key", ["max-num-batched-tokens", "tokenizer", "ssl-keyfile", "max-model-len", "hf-overrides"])
+def test_ordinary_flags_pass(registry, key):
+    assert plan_fleet(load_fleet(with_model(engineArgs={key: "1"}), registry))
 
 
 def test_bad_quantity(registry):
@@ -171,3 +200,145 @@ def test_secure_values_are_redacted_and_marked_secret(stack_project, tmp_path):
 def test_plugin_problems_reported_alongside_core_problems(registry):
     found = problems(with_model(name="Bad_Name", storage={"type": "new-pvc"}), registry)
     assert [p.split(": ")[0] for p in found] == ["vllm-fleet:models[0].name", "vllm-fleet:models[0].storage.size"]
+
+
+def test_readme_two_problem_example_is_one_run(registry):
+    # README "A bad config fails before ...": both problems of models[0] in one run.
+    config = base_config(nodePool={"gpusPerNode": 8})
+    config["models"][0].update(parallelism={"tensr": 16}, gpusPerPod=16)
+    assert problems(config, registry) == [
+        "vllm-fleet:models[0].gpusPerPod: 16 GPUs per pod exceeds nodePool.gpusPerNode (8); a pod can't span nodes, so use at most 8",
+        "vllm-fleet:models[0].parallelism: unknown key 'tensr' (did you mean 'tensor'?)",
+    ]
+    readme = (PROJECT_DIR / "README.md").read_text()
+    assert "\n".join(f"  - {p}" for p in problems(config, registry)) in readme
+
+
+def test_a_bad_model_hides_no_plan_error_of_another(registry):
+    config = base_config()
+    config["models"][0]["name"] = "Bad_Name"
+    config["models"].append({"name": "n", "model": "o/n", "parallelism": {"tensor": 16}, "gpusPerPod": 16,
+                             "storage": {"type": "new-pvc", "size": "1Gi"}, "engineArgs": {"tensor-parallel": 2}})
+    paths = [p.split(": ")[0] for p in problems(config, registry)]
+    assert paths == ["vllm-fleet:models[0].name", "vllm-fleet:models[1].engineArgs.tensor-parallel",
+                     "vllm-fleet:models[1].gpusPerPod"]
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("tensor", 4097), ("pipeline", 4097), ("tensor", 100_000_000)],
+)
+def test_group_size_is_bounded(registry, field, value):
+    [problem] = problems(with_model(parallelism={field: value}), registry)
+    assert problem == f"vllm-fleet:models[0].parallelism.{field}: must be less than or equal to 4096, got {value}"
+
+
+def test_tp_times_pp_is_bounded(registry):
+    [problem] = problems(with_model(parallelism={"tensor": 64, "pipeline": 65}), registry)
+    assert problem.startswith("vllm-fleet:models[0].parallelism: TP×PP = 4160 GPUs exceeds the 4096")
+
+
+@pytest.mark.parametrize(
+    "toleration,message",
+    [
+        ({"key": "a", "operator": "Exists", "value": "b"}, "operator Exists takes no value"),
+        ({"key": "a", "operator": "Exists", "tolerationSeconds": 5}, "tolerationSeconds applies only to effect NoExecute"),
+        ({"operator": "Equal", "value": "b"}, "without a key must use operator Exists"),
+        ({"key": "a", "value": "not a label value!"}, "must be a label value"),
+        ({"key": "bad/key/x", "operator": "Exists"}, "must be a DNS subdomain"),
+    ],
+)
+def test_tolerations_the_api_server_would_reject(registry, toleration, message):
+    [problem] = problems(base_config(nodePool={"gpusPerNode": 8, "tolerations": [toleration]}), registry)
+    assert problem.startswith("vllm-fleet:nodePool.tolerations[0]") and message in problem
+
+
+@pytest.mark.parametrize(
+    "labels,message",
+    [
+        ({"bad key": "x"}, "label key must be a qualified name"),
+        ({"-x": "y"}, "label key must be a qualified name"),
+        ({"Example.com/x": "y"}, "must be a DNS subdomain"),
+        ({"x": "y" * 64}, "must be a label value"),
+        ({"x": "-y"}, "must be a label value"),
+    ],
+)
+def test_label_rules(registry, labels, message):
+    [problem] = problems(base_config(nodePool={"gpusPerNode": 8, "nodeSelector": labels}), registry)
+    assert problem.startswith("vllm-fleet:nodePool.nodeSelector: ") and message in problem
+
+
+def test_valid_labels_pass(registry):
+    labels = {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3", "a": "", "x_y.z": "A-1_b.c"}
+    assert load_fleet(base_config(nodePool={"gpusPerNode": 8, "nodeSelector": labels}), registry)
+
+
+def test_empty_api_peer_is_refused(registry):
+    [problem] = problems(base_config(apiAccess={"allowFrom": [{"namespace": "a"}, {}]}), registry)
+    assert problem.startswith("vllm-fleet:apiAccess.allowFrom[1]: an empty peer names nobody")
+
+
+@pytest.mark.parametrize("size", ["0", "0Gi", "0.0", "-1Gi"])
+def test_claim_size_must_be_positive(registry, size):
+    [problem] = problems(with_model(storage={"type": "new-pvc", "size": size}), registry)
+    assert problem.startswith("vllm-fleet:models[0].storage.size: ")
+
+
+@pytest.mark.parametrize("key,value", [("claimName", "Weights"), ("claimName", "a_b"), ("storageClass", "fast ssd"),
+                                       ("storageClass", "x" * 254)])
+def test_claim_and_class_names_are_dns_subdomains(registry, key, value):
+    [problem] = problems(with_model(storage={"type": "new-pvc", "size": "1Gi", key: value}), registry)
+    assert problem.startswith(f"vllm-fleet:models[0].storage.{key}: must be a DNS subdomain name")
+
+
+# ------------------------------------------- `pulumi up`: values from the CLI
+
+
+@pytest.fixture
+def cli_config():
+    """Sets the config as the Pulumi CLI hands it to the program (all text), then clears it."""
+    from pulumi.runtime import config as runtime_config
+
+    def set_config(values: dict[str, str], secret_keys=()):
+        runtime_config.set_all_config(values, list(secret_keys))
+
+    yield set_config
+    from pulumi.runtime import config as runtime_config
+
+    runtime_config.set_all_config({}, [])
+
+
+def test_cli_values_that_nest_too_deep_name_their_key(cli_config):
+    from components.stack_config import read_stack_config
+
+    cli_config({"vllm-fleet:models": "[" * 100 + "]" * 100, "vllm-fleet:namespace": "a"})
+    with pytest.raises(ConfigError) as raised:
+        read_stack_config()
+    assert [str(i) for i in raised.value.issues] == ["vllm-fleet:models: nests more than 64 levels deep"]
+
+
+def test_cli_values_of_the_wrong_shape_are_config_errors_with_key_paths(cli_config, registry):
+    from components.stack_config import read_stack_config
+
+    cli_config({
+        "vllm-fleet:namespace": "llm",
+        "vllm-fleet:nodePool": '{"gpusPerNode": "NaN"}',
+        "vllm-fleet:models": '{"name": "m"}',
+        "vllm-fleet:apiKey": "12345",
+    }, ["vllm-fleet:apiKey"])
+    raw = read_stack_config()
+    assert raw["apiKey"].value == "12345"  # a secret stays text, even when it looks like a number
+    with pytest.raises(ConfigError) as raised:
+        load_fleet(raw, registry)
+    assert [str(i).split(": ")[0] for i in raised.value.issues] == [
+        "vllm-fleet:models", "vllm-fleet:nodePool.gpusPerNode"
+    ]
+
+
+def test_a_huge_cli_value_is_refused(cli_config):
+    from components.stack_config import read_stack_config
+
+    cli_config({"vllm-fleet:namespace": "x" * (3 * 1024 * 1024)})
+    with pytest.raises(ConfigError) as raised:
+        read_stack_config()
+    assert str(raised.value.issues[0]).startswith("vllm-fleet:namespace: is 3145728 characters")

@@ -30,7 +30,7 @@ def _every_plugin() -> dict:
     """One stack that uses every built-in source, cache and fabric."""
     models = [
         model(name="hf", storage={"type": "huggingface", "size": "100Gi"}, cache=ALLUXIO, network=SRIOV),
-        model(name="s3", storage={"type": "s3", "url": "s3://bucket-a/m", "credentialsSecret": "s3c", "size": "9Gi"}, cache=JINDO,
+        model(name="s3", storage={"type": "s3", "url": "s3://bucket-a/m", "credentialsSecret": "s3c"}, cache=JINDO,
               network=RDMA_FABRICS["host-device"]),
         model(name="jfs", cache=JUICEFS, network=RDMA_FABRICS["macvlan"]),
         model(name="ib", network=RDMA_FABRICS["ipoib"], storage={"type": "existing-pvc", "claimName": "w"}),

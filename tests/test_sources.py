@@ -30,6 +30,8 @@ S3 = {
     "credentialsSecret": "weights-s3",
     "size": "100Gi",
 }
+# Read through a cache the bucket needs no claim, so claim keys (size) would be errors.
+S3_CACHED = {key: value for key, value in S3.items() if key != "size"}
 
 
 def test_huggingface_fills_a_protected_claim_with_a_job_and_the_token_as_a_secret():
@@ -106,7 +108,7 @@ def test_s3_without_cache_syncs_into_a_claim_with_credentials_by_reference():
 
 
 def test_s3_with_a_cache_mounts_the_bucket_directly():
-    planned = plan(config(model(storage=S3, cache=ALLUXIO)))
+    planned = plan(config(model(storage=S3_CACHED, cache=ALLUXIO)))
     assert planned.weights.objects == ()  # no claim, no Job
     assert planned.pod.init_containers == ()
     (mount,) = planned.cache.dataset.body["spec"]["mounts"]
@@ -121,7 +123,7 @@ def test_s3_with_a_cache_mounts_the_bucket_directly():
 
 def test_jindo_names_s3_options_its_own_way():
     jindo = {"type": "jindo", "tiers": [{"medium": "MEM", "quota": "8Gi"}]}
-    (mount,) = plan(config(model(storage={**S3, "region": "eu-west-1"}, cache=jindo))).cache.dataset.body["spec"]["mounts"]
+    (mount,) = plan(config(model(storage={**S3_CACHED, "region": "eu-west-1"}, cache=jindo))).cache.dataset.body["spec"]["mounts"]
     assert mount["options"] == {"fs.s3.endpoint": "https://minio.example:9000", "fs.s3.region": "eu-west-1"}
     assert [o["name"] for o in mount["encryptOptions"]] == ["fs.s3.accessKeyId", "fs.s3.accessKeySecret"]
 

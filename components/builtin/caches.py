@@ -19,6 +19,7 @@ from pydantic import Field, field_validator, model_validator
 from ..sdk import (
     FLUID_API,
     CachePlan,
+    DerivedName,
     ModelPlan,
     MountSource,
     ObjectSpec,
@@ -173,6 +174,22 @@ class FluidCache:
     s3_option_names: ClassVar[Optional[tuple[str, str, str, str]]] = None
     #: Extra options whenever an endpoint is set (S3-compatible stores).
     s3_endpoint_extras: ClassVar[dict[str, str]] = {}
+    #: (kind, suffix) of the workloads Fluid names `<runtime name><suffix>` (its engine's get*Name()).
+    workloads: ClassVar[tuple[tuple[str, str], ...]]
+
+    def derived_names(self, plan: ModelPlan, name: str, loads: tuple[ObjectSpec, ...]) -> tuple[DerivedName, ...]:
+        """What Fluid makes: the runtime's workloads, the Dataset's claim and volume, each DataLoad's loader."""
+        made_by = f"Fluid's {self.runtime_kind}"
+        names = [DerivedName(kind, f"{name}{suffix}", made_by) for kind, suffix in self.workloads]
+        names += [
+            DerivedName("PersistentVolumeClaim", name, "Fluid's Dataset"),
+            DerivedName("PersistentVolume", f"{plan.namespace}-{name}", "Fluid's Dataset", namespaced=False),
+        ]
+        for load in loads:
+            # A Once DataLoad runs a Job, a Cron one a CronJob, both named `<DataLoad>-loader-job`.
+            kind = "CronJob" if load.body["spec"].get("policy") == "Cron" else "Job"
+            names.append(DerivedName(kind, f"{load.name}-loader-job", "Fluid's DataLoad"))
+        return tuple(names)
 
     def s3_options(self, source: MountSource) -> tuple[dict[str, str], dict[str, Any]]:
         """(options, secret options) for an s3:// source; each runtime names them its own way."""
@@ -225,13 +242,15 @@ class FluidCache:
             ]}]}}
         dataset = ObjectSpec(FLUID_API, "Dataset", name, {"spec": spec}, labels=labels)
         runtime = ObjectSpec(FLUID_API, self.runtime_kind, name, {"spec": self.runtime_spec(settings)}, labels=labels)
+        # Wait for the claim only where the Dataset reads it (not a bucket, not an explicit mount).
+        loads = _loads(settings.warmup, plan, name, labels, None if weights.remote or settings.mount else weights.fill_check)
         cache = CachePlan(
             dataset=dataset,
             runtime=runtime,
-            # Wait for the claim only where the Dataset reads it (not a bucket, not an explicit mount).
-            loads=_loads(settings.warmup, plan, name, labels, None if weights.remote or settings.mount else weights.fill_check),
+            loads=loads,
             schemes=self.schemes,
             description=f"{self.runtime_kind} ×{settings.replicas} ({'+'.join(t.medium for t in settings.tiers)})",
+            derived_names=self.derived_names(plan, name, loads),
         )
         return replace(cache, weights=read_through_cache(weights, cache, plan.namespace))
 
@@ -295,6 +314,9 @@ class AlluxioCache(FluidCache):
     name: ClassVar[str] = "alluxio"
     runtime_kind: ClassVar[str] = "AlluxioRuntime"
     schemes: ClassVar[tuple[str, ...]] = _ALLUXIO_SCHEMES
+    workloads: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("StatefulSet", "-master"), ("StatefulSet", "-worker"), ("DaemonSet", "-fuse")
+    )
 
     s3_option_names: ClassVar[tuple[str, str, str, str]] = (
         "alluxio.underfs.s3.endpoint", "alluxio.underfs.s3.endpoint.region", "aws.accessKeyId", "aws.secretKey"
@@ -310,6 +332,9 @@ class JindoCache(FluidCache):
     name: ClassVar[str] = "jindo"
     runtime_kind: ClassVar[str] = "JindoRuntime"
     schemes: ClassVar[tuple[str, ...]] = _JINDO_SCHEMES
+    workloads: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("StatefulSet", "-jindofs-master"), ("StatefulSet", "-jindofs-worker"), ("DaemonSet", "-jindofs-fuse")
+    )
 
     s3_option_names: ClassVar[tuple[str, str, str, str]] = (
         "fs.s3.endpoint", "fs.s3.region", "fs.s3.accessKeyId", "fs.s3.accessKeySecret"
@@ -325,6 +350,8 @@ class JuiceFSCache(FluidCache):
     name: ClassVar[str] = "juicefs"
     runtime_kind: ClassVar[str] = "JuiceFSRuntime"
     schemes: ClassVar[tuple[str, ...]] = _JUICEFS_SCHEMES
+    # JuiceFS has no master: its metadata engine lives outside the cluster.
+    workloads: ClassVar[tuple[tuple[str, str], ...]] = (("StatefulSet", "-worker"), ("DaemonSet", "-fuse"))
 
     class Settings(CacheSettings):
         _schemes: ClassVar[tuple[str, ...]] = _JUICEFS_SCHEMES

@@ -180,6 +180,9 @@ def _plan(
         env=fabric_env(settings, interface, rdma),
         capabilities=("IPC_LOCK",) if rdma else (),
         description=_describe(fabric, rdma, settings.link_type, where),
+        # Multus and whereabouts name nothing after the attachment (IP pools are named after
+        # their range), so the NAD itself is the only name a fabric adds.
+        derived_names=(),
     )
     return replace(network, pod=network_pod(network, plan.namespace))
 

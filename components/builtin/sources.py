@@ -40,6 +40,7 @@ from ..sdk import (
     ObjectSpec,
     PlanError,
     PodAdditions,
+    PositiveQuantity,
     SecretKeyRef,
     ShellLiteral,
     WeightsPlan,
@@ -242,6 +243,7 @@ def fetched_weights(
         remote=mount is not None,
         ready_timeout_seconds=settings.wait_timeout_seconds,
         fill_check=check,
+        claim_settings=tuple(name for name in FetchSettings.model_fields if name != "path"),
     )
 
 
@@ -327,6 +329,9 @@ class S3Source:
     name: ClassVar[str] = "s3"
 
     class Settings(FetchSettings):
+        size: Optional[PositiveQuantity] = Field(  # type: ignore[assignment]
+            None, description="Claim size, e.g. 500Gi; leave out when a cache reads the bucket (no claim is made)."
+        )
         url: str = Field(description="s3://bucket/prefix/ holding the model's files.")
         endpoint: Optional[str] = Field(None, description="Endpoint of an S3-compatible store (MinIO, Ceph RGW...).")
         region: Optional[str] = Field(

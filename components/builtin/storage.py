@@ -14,15 +14,16 @@ from pydantic import Field, field_validator
 
 from ..constants import WEIGHTS_MARKER, WEIGHTS_MOUNT, WEIGHTS_VOLUME
 from ..sdk import (
+    DnsSubdomain,
     ModelPlan,
     MountSource,
     ObjectSpec,
     PlanError,
     PluginSettings,
     PodAdditions,
+    PositiveQuantity,
     WeightsPlan,
     claim_mount,
-    parse_quantity,
     weights_path,
 )
 from ..sdk import render_template as render
@@ -62,9 +63,7 @@ class ExistingClaim:
     name: ClassVar[str] = "existing-pvc"
 
     class Settings(PluginSettings):
-        claim_name: str = Field(
-            pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="The PersistentVolumeClaim that holds the weights."
-        )
+        claim_name: DnsSubdomain = Field(description="The PersistentVolumeClaim that holds the weights.")
         path: Optional[str] = Field(None, description="Folder of the weights inside the claim; defaults to the model id.")
         access_mode: Literal["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"] = Field(
             "ReadOnlyMany", description="The claim's access mode, checked against the group's pod count."
@@ -88,22 +87,16 @@ class ExistingClaim:
 class ClaimSettings(PluginSettings):
     """A claim the stack creates: every source that fills a new claim shares these keys."""
 
-    size: str = Field(description="Claim size, e.g. 500Gi (growing it later is an in-place update).")
-    storage_class: Optional[str] = Field(None, description="StorageClass; omitted = the cluster default.")
+    size: PositiveQuantity = Field(description="Claim size, e.g. 500Gi (growing it later is an in-place update).")
+    storage_class: Optional[DnsSubdomain] = Field(None, description="StorageClass; omitted = the cluster default.")
     access_mode: Literal["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"] = Field(
         "ReadWriteMany", description="Access mode; several nodes need ReadWriteMany or ReadOnlyMany."
     )
-    claim_name: Optional[str] = Field(None, description="Claim name; defaults to <model>-weights.")
+    claim_name: Optional[DnsSubdomain] = Field(None, description="Claim name; defaults to <model>-weights.")
     path: Optional[str] = Field(None, description="Folder of the weights inside the claim; defaults to the model id.")
     protect: bool = Field(
         True, description="Block deletion and replacement by Pulumi and keep the claim on delete. false opts out."
     )
-
-    @field_validator("size")
-    @classmethod
-    def _size_is_quantity(cls, value: str) -> str:
-        parse_quantity(value)
-        return value
 
     @field_validator("path")
     @classmethod

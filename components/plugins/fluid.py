@@ -80,5 +80,8 @@ def read_through_cache(weights: WeightsPlan, cache: CachePlan, namespace: str) -
     pod = replace(pod, preferred_node_affinity=pod.preferred_node_affinity + (near_cache,))
     via = f"{weights.description} via {cache.description}" if cache.description else weights.description
     if weights.remote:
+        # No claim is made: say only where the cache reads from.
+        origin = weights.mount.uri if weights.mount else weights.description
+        via = f"{origin} via {cache.description}" if cache.description else origin
         return replace(weights, objects=(), pod=pod, ready_timeout_seconds=0, description=via)
     return replace(weights, pod=pod, description=via)

@@ -54,13 +54,21 @@ class CachePlugin(Plugin, Protocol):
         The core checks the result (runtime and Dataset share name and namespace,
         DataLoads point at this Dataset, mount schemes are in `schemes`) and
         wires the pods: they mount the Dataset's claim and prefer its cache nodes.
+
+        `CachePlan.derived_names` must list every object Fluid makes from these
+        (the runtime's StatefulSets and DaemonSets, the Dataset's claim, loader
+        Jobs): the plan checks their lengths and collisions like its own names.
         """
         ...
 
 
 class NetworkPlugin(Plugin, Protocol):
     def attachment(self, settings: BaseModel, plan: "ModelPlan") -> NetworkPlan:
-        """The NetworkAttachmentDefinition (if any), device resource and NCCL defaults of a fabric."""
+        """The NetworkAttachmentDefinition (if any), device resource and NCCL defaults of a fabric.
+
+        `NetworkPlan.derived_names` lists objects the fabric's operators name
+        after ours (none for the built-ins). The resource must not be the GPU's.
+        """
         ...
 
 

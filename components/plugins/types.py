@@ -28,6 +28,22 @@ class ObjectSpec:
 
 
 @dataclass(frozen=True)
+class DerivedName:
+    """A name an object gets without being described here: made by an operator (Fluid) from ours.
+
+    The plan checks it like our own names (length, collisions), because an
+    operator whose StatefulSet name is too long fails in the cluster, long after
+    `pulumi up` reported success. `kind` is the Kubernetes kind it names.
+    """
+
+    kind: str
+    name: str
+    #: Who makes it and from what, for the error message (e.g. "Fluid's AlluxioRuntime master").
+    made_by: str
+    namespaced: bool = True
+
+
+@dataclass(frozen=True)
 class PodAdditions:
     """What a plugin adds to every pod of a model's group (head and workers)."""
 
@@ -118,6 +134,9 @@ class WeightsPlan:
         """A fetch Job starts once its claim, script and token exist (no failed first attempts)."""
         jobs = tuple(spec for spec in self.objects if spec.kind == "Job")
         return (tuple(spec for spec in self.objects if spec.kind != "Job"), jobs)
+    #: Settings keys that configure only the claim and its fetch: with a cache over a
+    #: `remote` mount they are dropped, so setting one there is an error (it would do nothing).
+    claim_settings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +151,8 @@ class CachePlan:
     description: str = ""
     #: The weights as pods see them through this cache (`fluid.read_through_cache`).
     weights: Optional[WeightsPlan] = None
+    #: What Fluid makes from these objects (StatefulSets, DaemonSets, the claim, loader Jobs).
+    derived_names: tuple[DerivedName, ...] = ()
 
     @property
     def objects(self) -> tuple[ObjectSpec, ...]:
@@ -164,6 +185,8 @@ class NetworkPlan:
     description: str = ""
     #: What the fabric adds to each pod (`multus.network_pod`): attachment request, device, capability.
     pod: PodAdditions = PodAdditions()
+    #: What the fabric's operators make from the attachment, if anything (see `DerivedName`).
+    derived_names: tuple[DerivedName, ...] = ()
 
 
 @dataclass(frozen=True)
