@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
+# The real-engine suite (tests/real_engine) runs vLLM's CPU build from its own venv:
+# vLLM's pins (transformers, protobuf, setuptools) must not move the project's.
+VLLM_VENV := .venv-vllm
 
-.PHONY: test render
+.PHONY: test render vllm-env
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +19,13 @@ $(CHECKOV_VENV)/bin/checkov:
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install -q 'checkov==$(CHECKOV_VERSION)'
 
-test: $(VENV)/.installed $(CHECKOV_VENV)/bin/checkov
+# Idempotent: install_env.py keeps a stamp of what it installed and returns at once when it matches.
+vllm-env:
+	$(PYTHON) tests/real_engine/install_env.py $(VLLM_VENV)
+
+test: $(VENV)/.installed $(CHECKOV_VENV)/bin/checkov vllm-env
 	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(VENV)/bin/python -m pytest
+	$(VLLM_VENV)/bin/python -m pytest tests/real_engine
 
 render: $(VENV)/.installed
 	$(VENV)/bin/vllm-fleet render --all-stacks

@@ -64,8 +64,9 @@ CLIENT_OCTET = 200
 class RenderedModel:
     """One model of a rendered stack: its StatefulSets and entrypoint scripts."""
 
-    def __init__(self, objects: list[dict], model_name: str, summary: dict):
+    def __init__(self, objects: list[dict], model_name: str, summary: dict, launcher: dict):
         self.name = model_name
+        self.launcher = launcher
         self.summary = summary
         self.statefulsets = {
             o["metadata"]["name"]: o for o in objects if o["kind"] == "StatefulSet"
@@ -95,7 +96,8 @@ def render_model(stack_config: dict, workdir: Path, api_key: bool) -> RenderedMo
     (project_dir / "stacks" / "Pulumi.realengine.yaml").write_text(yaml.safe_dump({"config": config}))
     render = render_stack(load_project(project_dir), "realengine")
     [model] = stack_config["models"]
-    return RenderedModel(list(render.objects()), model["name"], render.outputs["models"][model["name"]])
+    return RenderedModel(list(render.objects()), model["name"], render.outputs["models"][model["name"]],
+                         model.get("launcher", {}))
 
 
 # ---------------------------------------------------------------------------
@@ -183,7 +185,7 @@ class KubePod(ray_harness.Pod):
         # Positional args only: hostname, then (source, target) pairs, then "--" and the command.
         setup = (
             'set -e; host="$1"; shift\n'
-            'while [ "$1" != "--" ]; do mkdir -p "$2"; mount --bind "$1" "$2"; shift 2; done; shift\n'
+            'while [ "$1" != "--" ]; do [ -e "$2" ] || mkdir -p "$2"; mount --bind "$1" "$2"; shift 2; done; shift\n'
             'hostname "$host"; cd /; exec "$@"'
         )
         pairs = [str(p) for source, target in self.mounts for p in (source, target)]
@@ -301,12 +303,22 @@ class Cluster:
     def group_ready(self) -> bool:
         return all(pod.ready() for pod in self.pods)
 
-    def ensure_ready(self, timeout: float) -> float:
+    def ensure_ready(self, timeout: float, max_restarts: int = 6) -> float:
+        """Start or release every pod and wait until all are Ready; a pod in a
+        restart loop fails the wait at once, naming the pod."""
+        exits_before = {pod.name: len(pod.exits) for pod in self.pods}
         for pod in self.pods:
             pod.release()
             if pod._thread is None:
                 pod.start()
-        return wait_until(self.group_ready, timeout, "every pod of the group ready", interval=1)[0]
+
+        def ready_or_looping() -> bool:
+            for pod in self.pods:
+                restarts = len(pod.exits) - exits_before[pod.name]
+                assert restarts <= max_restarts, f"{pod.name} restarted {restarts} times:\n{self.dump_logs()}"
+            return self.group_ready()
+
+        return wait_until(ready_or_looping, timeout, "every pod of the group ready", interval=1)[0]
 
     def api(self, method: str, path: str, body: dict | None = None, key: str | None = None,
             timeout: float = 120) -> tuple[int | None, str]:
