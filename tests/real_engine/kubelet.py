@@ -22,7 +22,8 @@ What the harness supplies, as a kubelet and a cluster would:
 - env: `fieldRef` values (pod IP, pod index, name) and `secretKeyRef` values
   (the test's API key) resolved, plus the node's: PATH with .venv-vllm first
   (`vllm`, `ray`, `python3`), VLLM_CPU_KVCACHE_SPACE (GiB of KV cache; vLLM's
-  CPU default is sized for a server) and, for the Ray layout only, the shim in
+  CPU default is sized for a server), VLLM_CPU_OMP_THREADS_BIND (a core per
+  pod, as a CPU manager pins them) and, for the Ray layout only, the shim in
   shim/ on PYTHONPATH (see its docstring);
 - restart on exit (restartPolicy Always, no CrashLoopBackOff delay), from the
   Ray test's `Pod` supervisor;
@@ -56,6 +57,7 @@ API_KEY = "test-key-0123456789"
 CLUSTER_DOMAIN = "svc.cluster.local"
 KV_CACHE_GIB = "1"
 CLIENT_OCTET = 200
+TMPFS = "tmpfs"  # a mount source meaning "mount a new tmpfs here"
 
 
 # ---------------------------------------------------------------------------
@@ -109,6 +111,7 @@ class KubePod(ray_harness.Pod):
     replaces how the container is spawned and probed."""
 
     def __init__(self, lab: "Cluster", statefulset: dict, index: int, octet: int):
+        self.index_in_group = octet - 1
         pod_name = f"{statefulset['metadata']['name']}-{index}"
         self.name, self.role = pod_name, statefulset["metadata"]["name"].rsplit("-", 1)[1]
         self.ns, self.ip = lab.net.add_host(pod_name, octet)
@@ -128,7 +131,7 @@ class KubePod(ray_harness.Pod):
         self._stopping = self._held = self._hold_next = False
         self._thread = None
 
-    def _volumes(self, lab: "Cluster") -> list[tuple[Path, str]]:
+    def _volumes(self, lab: "Cluster") -> list[tuple[Path | str, str]]:
         """(host folder, mount path) for every volumeMount; /tmp last, since it hides the host's /tmp."""
         volumes = {v["name"]: v for v in self.spec["volumes"]}
         mounts = []
@@ -142,6 +145,8 @@ class KubePod(ray_harness.Pod):
                     (source / file_name).write_text(text)
             elif "persistentVolumeClaim" in volume:
                 source = lab.weights_dir
+            elif volume.get("emptyDir", {}).get("medium") == "Memory":
+                source = TMPFS  # a fresh tmpfs per container start (/dev/shm)
             elif "emptyDir" in volume:
                 source = self.dir / "volumes" / mount["name"]
                 source.mkdir(parents=True, exist_ok=True)
@@ -159,6 +164,9 @@ class KubePod(ray_harness.Pod):
             "HOME": "/root",
             "LANG": "C.UTF-8",
             "VLLM_CPU_KVCACHE_SPACE": KV_CACHE_GIB,
+            # One core per pod, as a CPU manager would pin them: vLLM's "auto" binds
+            # every pod's compute threads to the same core 0.
+            "VLLM_CPU_OMP_THREADS_BIND": str(self.index_in_group % (os.cpu_count() or 1)),
             **lab.node_env,
         }
         fields = {
@@ -185,7 +193,11 @@ class KubePod(ray_harness.Pod):
         # Positional args only: hostname, then (source, target) pairs, then "--" and the command.
         setup = (
             'set -e; host="$1"; shift\n'
-            'while [ "$1" != "--" ]; do [ -e "$2" ] || mkdir -p "$2"; mount --bind "$1" "$2"; shift 2; done; shift\n'
+            'while [ "$1" != "--" ]; do\n'
+            '  [ -e "$2" ] || mkdir -p "$2"\n'
+            '  if [ "$1" = tmpfs ]; then mount -t tmpfs tmpfs "$2"; else mount --bind "$1" "$2"; fi\n'
+            '  shift 2\n'
+            'done; shift\n'
             'hostname "$host"; cd /; exec "$@"'
         )
         pairs = [str(p) for source, target in self.mounts for p in (source, target)]
