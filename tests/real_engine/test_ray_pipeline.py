@@ -47,7 +47,7 @@ def scenario_group_formation(cluster: Cluster) -> dict:
     """Head first; the worker (the last member) joins; every pod Ready; real requests served."""
     head, [worker] = cluster.head, cluster.workers
     head.start()
-    wait_until(lambda: "waiting for group: 1/2 Ray nodes, 1/2 GPUs" in head.log_text(), 120,
+    wait_until(lambda: "waiting for group: 1/2 Ray nodes, 1/2 GPUs" in head.log_text(), READY_TIMEOUT,
                "head to report 1/2 Ray nodes, 1/2 GPUs")
     assert not head.ready(), "head ready without its worker"
     ready = cluster.ensure_ready(READY_TIMEOUT)
