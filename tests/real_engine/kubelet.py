@@ -315,7 +315,7 @@ class Cluster:
     def group_ready(self) -> bool:
         return all(pod.ready() for pod in self.pods)
 
-    def ensure_ready(self, timeout: float, max_restarts: int = 6) -> float:
+    def ensure_ready(self, timeout: float, max_restarts: int = 20) -> float:
         """Start or release every pod and wait until all are Ready; a pod in a
         restart loop fails the wait at once, naming the pod."""
         exits_before = {pod.name: len(pod.exits) for pod in self.pods}
