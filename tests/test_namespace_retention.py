@@ -19,7 +19,7 @@ NEW = {"type": "new-pvc", "size": "100Gi"}
 NEW_UNPROTECTED = {"type": "new-pvc", "size": "100Gi", "protect": False}
 EXISTING = {"type": "existing-pvc", "claimName": "shared-weights", "accessMode": "ReadOnlyMany"}
 HF_UNPROTECTED = {"type": "huggingface", "token": False, "size": "20Gi", "protect": False}
-S3_CACHED = {"type": "s3", "url": "s3://bucket/prefix/", "size": "20Gi"}
+S3_CACHED = {"type": "s3", "url": "s3://bucket/prefix/"}  # read through a cache: no claim, so no size
 CACHE = {"type": "alluxio", "tiers": [{"medium": "MEM", "quota": "8Gi"}]}
 
 

@@ -236,7 +236,7 @@ def test_the_cache_warms_only_after_the_weights_are_complete():
     assert "expected=hf://org/llm@0123abcd\n" in wait["command"][2]
     assert pod["volumes"] == [{"name": "weights", "persistentVolumeClaim": {"claimName": "llm-weights", "readOnly": True}}]
     # A bucket the cache reads itself has nothing to wait for.
-    remote = plan(config(model(storage=S3, cache=ALLUXIO)))
+    remote = plan(config(model(storage=S3_CACHED, cache=ALLUXIO)))
     assert [o.kind for o in remote.cache.loads] == ["DataLoad"] and "runAfter" not in remote.cache.loads[0].body["spec"]
 
 
