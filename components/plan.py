@@ -490,7 +490,8 @@ def planned_names(spec: ModelSpec, plan: ModelPlan) -> list[PlannedName]:
     def described(objects, path) -> list[PlannedName]:
         return [PlannedName(o.kind, ns if o.namespaced else None, o.name, path) for o in objects]
 
-    found += described(plan.workload_objects, spec.plugins["workload"].path if "workload" in spec.plugins else spec.path)
+    # The workload's objects are named after the model, so renaming the model is the fix (as for the core's).
+    found += described(plan.workload_objects, spec.path + ("name",))
     found += described(plan.weights.objects if plan.weights else (), spec.plugins["storage"].path)
     for addon, group in zip(spec.addons, plan.addon_groups):
         found += described(group.objects, addon.path)
