@@ -2,11 +2,11 @@
 
 Values go in past pydantic (`model_construct`, `model_copy(update=...)`), so this
 proves the template layer itself is safe, not the validation in front of it.
-Every string setting of every storage and launcher plugin the registry finds,
-the model name, model id, served name and serve argv get the same hostile value;
-every script the plugins hand back (ConfigMap `*.sh` data, any `bash -c`
-container anywhere in any object) runs in bash with stand-in commands first on
-PATH. No payload may create the canary file, and the stand-ins must receive the
+Every string setting of every storage, launcher and workload plugin the registry
+finds, the model name, model id, served name and serve argv get the same hostile
+value; every script the plugins hand back (ConfigMap `*.sh` data, any `bash -c`
+container anywhere in any object, a workload's membership wrapper for every role
+of a group with replicas) runs in bash with stand-in commands first on PATH. No payload may create the canary file, and the stand-ins must receive the
 hostile value as one exact argv element. A shell template that no plugin
 rendered here fails the coverage check, so a new script is covered or noticed.
 """
@@ -14,6 +14,7 @@ rendered here fails the coverage check, so a new script is covered or noticed.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import typing
@@ -108,14 +109,30 @@ def _cache_settings(registry: Registry):
     return plugin, plugin.Settings.model_validate({k: v for k, v in ALLUXIO.items() if k != "type"})
 
 
-def _rendered(value: str, registry: Registry) -> Iterator[tuple[str, Any, Any]]:
-    """(label, plan, result) for everything each plugin returns for this hostile value."""
+def _membership_run(membership, value: str) -> dict[str, Any]:
+    """How a wrapper runs in its pod: its env entries resolved, the hostile value in the command it execs."""
+    env: dict[str, str] = {}
+    for entry in (*membership.head_address, *membership.index):
+        # Field refs (pod name, ordinal) and the operator's variables (`$(LWS_WORKER_INDEX)`) stand in as "1".
+        text = entry.get("value", "1")
+        env[entry["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m[1], "1"), text)
+    return {"env": env, "args": ["vllm", "serve", value, value]}
+
+
+def _rendered(value: str, registry: Registry) -> Iterator[tuple[str, Any, Any, dict[str, Any]]]:
+    """(label, plan, result, how its scripts run) for everything each plugin returns for this hostile value."""
     cache, cache_settings = _cache_settings(registry)
     for base in _base_plans():
         plan = _hostile_plan(base, value)
         for name in registry.names("launcher"):
             launcher = registry.find("launcher", name)
-            yield f"launcher.{name}", plan, launcher.entrypoints(_hostile_settings(launcher.Settings, value), plan)
+            yield f"launcher.{name}", plan, launcher.entrypoints(_hostile_settings(launcher.Settings, value), plan), {}
+        grouped = replace(plan, replicas=2)
+        for name in registry.names("workload"):
+            workload = registry.find("workload", name)
+            for role in grouped.roles:
+                membership = workload.membership(_hostile_settings(workload.Settings, value), grouped, role.role)
+                yield f"workload.{name}", grouped, membership, _membership_run(membership, value)
         for name in registry.names("storage"):
             storage = registry.find("storage", name)
             variants = [_hostile_settings(storage.Settings, value)]
@@ -126,9 +143,9 @@ def _rendered(value: str, registry: Registry) -> Iterator[tuple[str, Any, Any]]:
                     weights = storage.weights(settings, plan)
                 except PlanError:
                     continue
-                yield f"storage.{name}", plan, weights
+                yield f"storage.{name}", plan, weights, {}
                 if weights.mount is not None and not weights.remote:
-                    yield f"storage.{name}+cache", plan, cache.dataset(cache_settings, plan, weights)
+                    yield f"storage.{name}+cache", plan, cache.dataset(cache_settings, plan, weights), {}
 
 
 def _scripts(thing: Any) -> Iterator[tuple[str, str]]:
@@ -143,7 +160,7 @@ def _scripts(thing: Any) -> Iterator[tuple[str, str]]:
         for obj in thing.objects:
             yield from _scripts(obj)
         yield from _scripts(list(thing.pod.init_containers))
-    elif hasattr(thing, "scripts") and isinstance(thing.scripts, dict):  # Entrypoints
+    elif hasattr(thing, "scripts") and isinstance(thing.scripts, dict):  # Entrypoints, Membership
         yield from thing.scripts.items()
     elif hasattr(thing, "loads"):  # CachePlan
         for obj in thing.objects:
@@ -233,13 +250,13 @@ def test_no_hostile_value_runs_in_any_script(payload, registry, tmp_path, monkey
     monkeypatch.setattr(templates, "environment", recording)
     ran = 0
     seen: dict[str, int] = {}
-    for label, plan, result in _rendered(value, registry):
+    for label, plan, result, how in _rendered(value, registry):
         for key, script in _scripts(result):
             workdir = tmp_path / f"run{ran}"
             workdir.mkdir()
             ran += 1
-            group = {"STANDIN_NODES": str(plan.gpus.pods), "STANDIN_GPUS": str(plan.gpus.total_gpus)}
-            rc, output = _run(script, _args_for(key), workdir, group)
+            group = {"STANDIN_NODES": str(plan.gpus.pods), "STANDIN_GPUS": str(plan.gpus.total_gpus), **how.get("env", {})}
+            rc, output = _run(script, how.get("args", _args_for(key)), workdir, group)
             where = f"{label} {key} (exit {rc})"
             assert not canary.exists(), f"payload ran in {where}:\n{output[-3000:]}"
             calls = _calls(workdir)
@@ -248,6 +265,8 @@ def test_no_hostile_value_runs_in_any_script(payload, registry, tmp_path, monkey
     _check_coverage(rendered_templates)
     # The stand-ins were reached: a run that failed before any command would prove nothing.
     assert seen["storage.huggingface"] and seen["storage.s3"] and seen["launcher.ray"] and seen["launcher.native"]
+    workloads = {label: count for label, count in seen.items() if label.startswith("workload.")}
+    assert workloads and all(workloads.values()), seen
 
 
 def _check_argv(where: str, calls: list[list[str]], value: str, output: str) -> None:
