@@ -64,10 +64,10 @@ SAMPLE_PR = (
          "prod moves `qwen-72b`'s weights claim to the `fast-nvme` storage class"),
     Edit("prod", "qwen-72b", ("parallelism", "pipeline"), 4, "prod gives `qwen-72b` PP=4 instead of 3"),
 )
-# The README's config-error sample: two mistakes in one stack, both reported at once.
+# The README's config-error sample: a typo and a plan error in one model, both reported at once.
 BAD_CONFIG = (
     Edit("dev", "qwen-small", ("parallelism",), {"tensr": 1}, "a misspelt key"),
-    Edit("dev", "qwen-small", ("storage", "size"), "lots", "a size that is no quantity"),
+    Edit("dev", "qwen-small", ("gpusPerPod",), 2, "more GPUs per pod than a dev node has"),
 )
 
 

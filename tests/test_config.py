@@ -210,8 +210,13 @@ def test_readme_two_problem_example_is_one_run(registry):
         "vllm-fleet:models[0].gpusPerPod: 16 GPUs per pod exceeds nodePool.gpusPerNode (8); a pod can't span nodes, so use at most 8",
         "vllm-fleet:models[0].parallelism: unknown key 'tensr' (did you mean 'tensor'?)",
     ]
+    # The README's sample (generated from stacks/Pulumi.dev.yaml by components/docs_samples.py, kept fresh by
+    # tests/test_docs_samples.py) shows the same pair: the typo and the plan error of one model, in one run.
     readme = (PROJECT_DIR / "README.md").read_text()
-    assert "\n".join(f"  - {p}" for p in problems(config, registry)) in readme
+    assert (
+        "  - vllm-fleet:models[0].gpusPerPod: 2 GPUs per pod exceeds nodePool.gpusPerNode (1); a pod can't span "
+        "nodes, so use at most 1\n  - vllm-fleet:models[0].parallelism: unknown key 'tensr' (did you mean 'tensor'?)"
+    ) in readme
 
 
 def test_a_bad_model_hides_no_plan_error_of_another(registry):

@@ -59,13 +59,13 @@ def test_the_sample_pr_shows_the_dangers_its_text_promises(runs):
     assert code == 1, "--fail-on danger must fail on the sample PR"
     assert "DATA LOSS" in comment and "llm-prod/qwen-72b-weights" in comment
     assert "GROUP RESTART" in comment and "TP×PP 4×4" in comment
-    assert "- 🟡 **dev**: 2 to update" in comment
+    assert "- 🟡 **dev**: 1 to update, 1 to replace" in comment  # the entrypoints ConfigMap is replaced
 
 
 def test_the_config_error_sample_reports_both_mistakes(runs):
     code, errors = runs.bad_config
     assert code == 2
-    assert "tensr" in errors and "storage.size" in errors and "(2 problems)" in errors
+    assert "tensr" in errors and "gpusPerPod" in errors and "(2 problems)" in errors
 
 
 def test_an_unknown_sample_is_an_error(runs):
