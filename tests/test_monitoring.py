@@ -21,7 +21,8 @@ from components.builtin.monitoring import (
     stack_dashboard,
 )
 from components.constants import DEFAULT_IMAGE, RAY_PORTS
-from components.plan import PlanError, image_tag
+from components.errors import PlanError
+from components.names import image_tag
 
 from .dataplane_support import PROJECT, config, model, plan
 from .monitoring_support import VLLM_METRIC, full_object, ray_plan_with_fetch_and_cache

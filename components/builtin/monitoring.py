@@ -27,10 +27,7 @@ import yaml
 from pydantic import Field, field_validator
 
 from ..constants import RAY_PORTS
-from ..plan import ModelPlan, PlanError, selector_labels
-from ..plugins.protocol import PluginSettings
-from ..plugins.types import ObjectSpec
-from ..templates import render
+from ..sdk import ModelPlan, ObjectSpec, PlanError, PluginSettings, render_template, selector_labels
 
 MONITORING_API = "monitoring.coreos.com/v1"
 GRAFANA_API = "grafana.integreatly.org/v1beta1"
@@ -230,7 +227,7 @@ def _prometheus_template(expression: str) -> str:
 def alert_rules(settings: MonitoringSettings, plan: ModelPlan) -> list[dict[str, Any]]:
     """The model's alerting rules as data: the template's rules minus those switched off or with nothing to watch."""
     context = model_context(settings, plan)
-    text = render(
+    text = render_template(
         "monitoring/rules.yaml.j2",
         **context,
         settings=settings,
@@ -386,7 +383,7 @@ def stack_dashboard_json(plans: list[ModelPlan], settings_by_model: Mapping[str,
             continue
         rows.append({**model_context(settings, plan), "y": top, "first_id": 100 * (len(rows) + 1)})
         top += DASHBOARD_ROW_HEIGHT
-    text = render("monitoring/dashboard.json.j2", title=title, uid=_dashboard_uid(title), rows=rows)
+    text = render_template("monitoring/dashboard.json.j2", title=title, uid=_dashboard_uid(title), rows=rows)
     return json.dumps(json.loads(text), indent=1, sort_keys=True)
 
 
