@@ -31,9 +31,12 @@ from ..sdk import ModelPlan, ObjectSpec, PlanError, PluginSettings, render_templ
 
 MONITORING_API = "monitoring.coreos.com/v1"
 GRAFANA_API = "grafana.integreatly.org/v1beta1"
-#: A future pod label naming the group replica (several groups of one model);
-#: relabelled to `group` when present, absent otherwise.
-GROUP_LABEL = "vllm-fleet.io/group"
+#: LeaderWorkerSet labels every pod of a group (leader and workers) with the group's index.
+LWS_GROUP_LABEL = "leaderworkerset.sigs.k8s.io/group-index"
+#: The StatefulSet controller labels each pod with its ordinal (Kubernetes >= 1.28).
+POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+LWS_WORKLOAD = "leaderworkerset"
+STATEFULSETS_WORKLOAD = "statefulsets"
 #: Target labels every scraped series gets, so one query can slice by them.
 TARGET_LABELS = ("stack", "model", "group", "role")
 #: The container port name the head declares for the API (and so for /metrics).
@@ -181,9 +184,23 @@ class MonitoringSettings(PluginSettings):
 
 
 def _pods_regex(plan: ModelPlan, roles: Iterable[str] = MEMBER_ROLES) -> str:
-    """The StatefulSet pod names of the group (`<model>-head-0`, `<model>-worker-N`)."""
+    """The pod names of the model's groups, as its workload names them.
+
+    statefulsets: `<model>-head-<g>` and `<model>-worker-<k>`. leaderworkerset:
+    the leader of group g is `<lws>-<g>`, its workers `<lws>-<g>-<i>` (i >= 1).
+    """
+    roles = tuple(roles)
+    if plan.workload == LWS_WORKLOAD:
+        lws = plan.names.group
+        shapes = {"head": f"{lws}-[0-9]+", "worker": f"{lws}-[0-9]+-[0-9]+"}
+        return "|".join(shapes[role] for role in roles)
     names = [plan.names.head if role == "head" else plan.names.worker for role in roles]
     return f"({'|'.join(names)})-[0-9]+"
+
+
+def _head_statefulset(plan: ModelPlan) -> str:
+    """The StatefulSet of the heads: one pod per group (LWS names its leader StatefulSet after itself)."""
+    return plan.names.group if plan.workload == LWS_WORKLOAD else plan.names.head
 
 
 def _fetch_jobs(plan: ModelPlan) -> list[str]:
@@ -202,13 +219,14 @@ def model_context(settings: MonitoringSettings, plan: ModelPlan) -> dict[str, An
         "model": plan.name,
         "namespace": plan.namespace,
         "selector": f'namespace="{plan.namespace}", model="{plan.name}"',
-        "head_statefulset": plan.names.head,
+        "head_statefulset": _head_statefulset(plan),
         "pods": _pods_regex(plan),
         "head_pods": _pods_regex(plan, ("head",)),
         "worker_pods": _pods_regex(plan, ("worker",)),
         "gpu_resource": prometheus_label_name(plan.node_pool.gpu_resource),
-        "planned_gpus": plan.gpus.total_gpus,
-        "planned_pods": plan.gpus.pods,
+        "groups": plan.replicas,
+        "planned_gpus": plan.total_gpus,
+        "planned_pods": plan.gpus.pods * plan.replicas,
         "uses_ray": bool(plan.entrypoints and plan.entrypoints.uses_ray),
         "scrape_ray": bool(plan.entrypoints and plan.entrypoints.uses_ray) and settings.ray_metrics,
         "fetch_jobs": "|".join(_fetch_jobs(plan)),
@@ -265,21 +283,45 @@ def prometheus_rule(settings: MonitoringSettings, plan: ModelPlan) -> Optional[O
 # ------------------------------------------------------------------ scraping
 
 
+def _pod_label(name: str) -> str:
+    return "__meta_kubernetes_pod_label_" + prometheus_label_name(name)
+
+
+def group_relabelings(plan: ModelPlan) -> list[dict[str, Any]]:
+    """The `group` label (the group replica's index, "0".."replicas-1") from labels the pods already carry.
+
+    leaderworkerset: its group-index label, on leader and workers. statefulsets:
+    the pod-index label; a head's ordinal is its group, worker ordinal k is in
+    group k // workers-per-group, written out as one ordinal list per group
+    (relabeling has no arithmetic). Another workload gets no `group` label.
+    """
+    if plan.workload == LWS_WORKLOAD:
+        return [{"sourceLabels": [_pod_label(LWS_GROUP_LABEL)], "regex": "(.+)", "targetLabel": "group"}]
+    if plan.workload != STATEFULSETS_WORKLOAD:
+        return []
+    source = [_pod_label("app.kubernetes.io/component"), _pod_label(POD_INDEX_LABEL)]
+    rules = [{"sourceLabels": list(source), "regex": "head;([0-9]+)", "targetLabel": "group"}]
+    workers = plan.gpus.workers
+    for group in range(plan.replicas if workers else 0):
+        ordinals = "|".join(str(k) for k in range(group * workers, (group + 1) * workers))
+        rules.append({"sourceLabels": list(source), "regex": f"worker;({ordinals})", "targetLabel": "group", "replacement": str(group)})
+    return rules
+
+
 def target_relabelings(settings: MonitoringSettings, plan: ModelPlan) -> list[dict[str, Any]]:
-    """Labels on every scraped series: stack, model, group replica (when the pod has one) and role."""
-    pod_label = "__meta_kubernetes_pod_label_"
+    """Labels on every scraped series: stack, model, group replica and role."""
     return [
         {"targetLabel": "stack", "replacement": settings.stack or plan.namespace},
-        {"sourceLabels": [pod_label + prometheus_label_name("app.kubernetes.io/instance")], "targetLabel": "model"},
-        {"sourceLabels": [pod_label + prometheus_label_name(GROUP_LABEL)], "regex": "(.+)", "targetLabel": "group"},
-        {"sourceLabels": [pod_label + prometheus_label_name("app.kubernetes.io/component")], "targetLabel": "role"},
+        {"sourceLabels": [_pod_label("app.kubernetes.io/instance")], "targetLabel": "model"},
+        *group_relabelings(plan),
+        {"sourceLabels": [_pod_label("app.kubernetes.io/component")], "targetLabel": "role"},
     ]
 
 
 def _keep_roles(roles: Iterable[str]) -> dict[str, Any]:
     return {
         "action": "keep",
-        "sourceLabels": ["__meta_kubernetes_pod_label_" + prometheus_label_name("app.kubernetes.io/component")],
+        "sourceLabels": [_pod_label("app.kubernetes.io/component")],
         "regex": "|".join(roles),
     }
 
