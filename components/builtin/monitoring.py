@@ -27,7 +27,7 @@ import yaml
 from pydantic import Field, field_validator
 
 from ..constants import RAY_PORTS
-from ..sdk import ModelPlan, ObjectSpec, PlanError, PluginSettings, render_template, selector_labels
+from ..sdk import ModelPlan, ObjectSpec, PlanError, PluginSettings, common_labels, render_template, selector_labels
 
 MONITORING_API = "monitoring.coreos.com/v1"
 GRAFANA_API = "grafana.integreatly.org/v1beta1"
@@ -442,7 +442,7 @@ def _stack_dashboard_settings(shown: list[ModelPlan], settings_by_model: Mapping
         if other != first:
             differ = sorted(k for k in Dashboard.model_fields if getattr(other, k) != getattr(first, k))
             raise PlanError(
-                ("monitoring", "dashboard"),
+                ("dashboard",),
                 f"models {shown[0].name!r} and {plan.name!r} set the stack's one dashboard differently "
                 f"({', '.join(differ)}); give both the same `dashboard` settings",
             )
@@ -459,7 +459,8 @@ def stack_dashboard(
     settings = _stack_dashboard_settings(shown, settings_by_model)
     name = stack or shown[0].namespace
     dashboard = stack_dashboard_json(plans, settings_by_model, f"vLLM fleet {name}")
-    labels = {**shown[0].labels("dashboard"), **settings.labels}
+    # The stack's object, not one model's: labelled like the stack's API-key Secret.
+    labels = {**common_labels("fleet", shown[0].image, "dashboard"), **settings.labels}
     if settings.kind == "ConfigMap":
         body: dict[str, Any] = {"data": {DASHBOARD_KEY: dashboard}}
         return ObjectSpec("v1", "ConfigMap", "vllm-fleet-dashboard", body, labels=labels, annotations=dict(settings.annotations))
@@ -487,6 +488,13 @@ class MonitoringAddon:
             scraping = (metrics_service(plan, scrape_ray), service_monitor(settings, plan, scrape_ray))
         rule = prometheus_rule(settings, plan)
         return (*scraping, *((rule,) if rule else ()), scraper_policy(settings, plan, scrape_ray))
+
+    def stack_objects(self, plans: list[ModelPlan], settings_by_model: Mapping[str, MonitoringSettings]) -> tuple[ObjectSpec, ...]:
+        """The stack's one dashboard, with a row per model that names this add-on (and keeps its dashboard on)."""
+        shown = [p for p in plans if settings_by_model[p.name].dashboard.enabled]
+        stack = settings_by_model[shown[0].name].stack if shown else None
+        dashboard = stack_dashboard(plans, settings_by_model, stack)
+        return (dashboard,) if dashboard else ()
 
 
 __all__ = ["ALERTS", "MonitoringAddon", "MonitoringSettings", "alert_rules", "stack_dashboard", "stack_dashboard_json"]
