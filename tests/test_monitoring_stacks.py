@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -88,3 +89,20 @@ def test_models_that_disagree_on_the_dashboard_are_a_config_error_with_a_key_pat
 def test_bad_add_on_settings_name_their_key(settings, key):
     message = one_issue(config(model(addons=[{"type": "monitoring", **settings}])), f"vllm-fleet:models[0].addons[0].{key}")
     assert message
+
+
+def test_the_test_prerequisite_check_asks_for_prometheus_when_it_is_missing(tmp_path):
+    """`make test` fails in a second with the fix when promtool/prometheus are not installed."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "ip", "unshare", "env"):
+        found = shutil.which(tool)
+        assert found, tool
+        (bin_dir / tool).symlink_to(found)
+    script = PROJECT_DIR / "scripts" / "check-test-prereqs.sh"
+    result = subprocess.run(["bash", str(script)], env={"PATH": str(bin_dir)}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "`promtool` not found: apt-get install prometheus" in result.stderr
+    assert "`prometheus` not found" in result.stderr
+    installed = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=60)
+    assert "promtool" not in installed.stderr, installed.stderr
