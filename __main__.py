@@ -9,11 +9,11 @@ import pulumi
 
 from components.config import load_fleet
 from components.fleet import deploy
-from components.plan import api_key_secret, plan_fleet
+from components.plan import api_key_secret, plan_fleet, stack_addon_objects
 from components.plugins import Registry
 from components.stack_config import read_stack_config
 
 fleet = load_fleet(read_stack_config(), Registry.discover())
 plans = plan_fleet(fleet)
-pulumi.export("models", deploy(fleet.config, plans, api_key_secret(fleet)))
+pulumi.export("models", deploy(fleet.config, plans, api_key_secret(fleet), stack_addon_objects(fleet, plans)))
 pulumi.export("namespace", fleet.config.namespace)

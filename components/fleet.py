@@ -12,8 +12,11 @@ from .config import FleetConfig
 from .names import common_labels
 from .plan import ModelPlan, namespace_must_be_retained, summarize
 from .plugin_objects import PluginObjects
-from .plugins.types import ObjectSpec
+from .plugins.types import ObjectGroup, ObjectSpec
 from .vllm_cluster import VllmCluster, VllmClusterArgs
+
+#: The component that holds what add-ons make once per stack (plan.stack_addon_objects).
+STACK_ADDONS = "stack"
 
 
 class ApiKey(pulumi.ComponentResource):
@@ -25,7 +28,9 @@ class ApiKey(pulumi.ComponentResource):
         self.register_outputs({"secretName": secret.name})
 
 
-def deploy(config: FleetConfig, plans: list[ModelPlan], api_key: Optional[ObjectSpec] = None) -> dict[str, Any]:
+def deploy(
+    config: FleetConfig, plans: list[ModelPlan], api_key: Optional[ObjectSpec] = None, stack_objects: tuple[ObjectSpec, ...] = ()
+) -> dict[str, Any]:
     depends: list[pulumi.Resource] = []
     if config.create_namespace:
         namespace = k8s.core.v1.Namespace(
@@ -51,4 +56,6 @@ def deploy(config: FleetConfig, plans: list[ModelPlan], api_key: Optional[Object
         for group in plan.addon_groups:
             PluginObjects(group, plan.namespace, opts=after_namespace)
         summaries[plan.name] = summarize(plan).to_output()
+    if stack_objects:
+        PluginObjects(ObjectGroup("AddOn", STACK_ADDONS, (stack_objects,)), config.namespace, opts=pulumi.ResourceOptions(depends_on=depends))
     return summaries

@@ -330,6 +330,41 @@ def api_key_secret(fleet: Fleet) -> Optional[ObjectSpec]:
     )
 
 
+#: The optional add-on hook for objects made once per stack (see plugins/protocol.py).
+STACK_OBJECTS_HOOK = "stack_objects"
+
+
+def _stack_addons(fleet: Fleet, plans: list[ModelPlan]) -> tuple[list[ObjectSpec], list[Issue]]:
+    """Calls each add-on's stack hook with the plans of the models that name it and each one's settings."""
+    planned = {plan.name: plan for plan in plans}
+    users: dict[str, list[tuple[SelectedPlugin, ModelPlan]]] = {}
+    for spec in fleet.models:
+        for selected in spec.addons:
+            if hasattr(selected.plugin, STACK_OBJECTS_HOOK) and spec.config.name in planned:
+                users.setdefault(selected.plugin.name, []).append((selected, planned[spec.config.name]))
+    objects: list[ObjectSpec] = []
+    issues = []
+    for uses in users.values():
+        first = uses[0][0]
+        try:
+            objects += getattr(first.plugin, STACK_OBJECTS_HOOK)([plan for _, plan in uses], {plan.name: s.settings for s, plan in uses})
+        except PlanError as error:
+            issues.append(Issue(key_path(first.path + error.field), error.message))
+    return objects, issues
+
+
+def stack_addon_objects(fleet: Fleet, plans: list[ModelPlan]) -> tuple[ObjectSpec, ...]:
+    """Objects an add-on makes once per stack from every model that names it (the monitoring dashboard).
+
+    `plan_fleet` has already reported the hooks' errors (at the first such
+    model's add-on entry); this raises them too, for a caller that skipped it.
+    """
+    objects, issues = _stack_addons(fleet, plans)
+    if issues:
+        raise ConfigError(issues)
+    return tuple(objects)
+
+
 def plan_fleet(fleet: Fleet) -> list[ModelPlan]:
     """Plans every model that validated; reports every problem of the stack in one ConfigError.
 
@@ -351,6 +386,8 @@ def plan_fleet(fleet: Fleet) -> list[ModelPlan]:
         issues += ineffective_keys(spec, plan) + oversized_objects(spec, plan)
     names = stack_names(fleet) + [name for spec, plan in planned for name in planned_names(spec, plan)]
     issues += name_length_issues(names) + collision_issues(names)
+    if not issues:
+        issues += _stack_addons(fleet, plans)[1]
     if issues:
         raise ConfigError(issues)
     return plans

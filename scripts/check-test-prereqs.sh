@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What `make test` needs beyond Python, checked before the suite starts so a
 # missing tool fails in one second with its fix, not minutes in: the Ray group
-# tests (tests/integration/) build network and PID namespaces.
+# tests (tests/integration/) build network and PID namespaces; the monitoring
+# tests run Prometheus's promtool and prometheus.
 set -euo pipefail
 
 problems=()
@@ -11,6 +12,11 @@ fi
 for tool in ip unshare; do
   if ! command -v "${tool}" >/dev/null 2>&1; then
     problems+=("\`${tool}\` not found: apt-get install iproute2 util-linux (dnf install iproute util-linux)")
+  fi
+done
+for tool in promtool prometheus; do
+  if ! command -v "${tool}" >/dev/null 2>&1; then
+    problems+=("\`${tool}\` not found: apt-get install prometheus (Debian/Ubuntu; or put the release's promtool and prometheus on PATH)")
   fi
 done
 if [ "${#problems[@]}" -eq 0 ]; then
@@ -23,7 +29,7 @@ if [ "${#problems[@]}" -eq 0 ]; then
 fi
 
 if [ "${#problems[@]}" -gt 0 ]; then
-  echo "make test needs root and \`ip\`/\`unshare\` for the network-namespace tests:" >&2
+  echo "make test needs root and \`ip\`/\`unshare\` for the network-namespace tests, and Prometheus's tools for the monitoring tests:" >&2
   printf '  - %s\n' "${problems[@]}" >&2
   exit 2
 fi

@@ -4,7 +4,9 @@
 Why: the alert table's thresholds, the dashboard layout and the sample objects
 in the docs must be what the code renders. Blocks sit between
 `<!-- generated:NAME -->` and `<!-- /generated:NAME -->`; `--check` (run by
-the tests) fails when any block is stale, `--write` rewrites them.
+the tests) fails when any block is stale, `--write` rewrites them. Without a
+DOC argument the README's copy of the alert table is regenerated too (the
+README holds only the blocks it wants).
 
 Usage: python scripts/monitoring_sample.py [--check | --write] [DOC]
 """
@@ -30,6 +32,7 @@ from components.plugins import Registry  # noqa: E402
 from components.templates import render  # noqa: E402
 
 DOC = PROJECT / "docs" / "monitoring.md"
+README = PROJECT / "README.md"
 #: The sample stack: a 16-GPU Ray group whose weights a Job fetches, and a one-pod model.
 SAMPLE = {
     "namespace": "llm",
@@ -99,10 +102,11 @@ def blocks() -> dict[str, str]:
     }
 
 
-def regenerate(text: str, generated: dict[str, str]) -> str:
+def regenerate(text: str, generated: dict[str, str], every_block: bool = True) -> str:
+    """The text with its generated blocks rewritten; `every_block`: it must hold all of them."""
     found = {m.group("name") for m in _BLOCK.finditer(text)}
     missing = sorted(set(generated) - found)
-    if missing:
+    if missing and every_block:
         raise SystemExit(f"error: no <!-- generated:NAME --> block for: {', '.join(missing)}")
     return _BLOCK.sub(lambda m: m.group(1) + generated[m.group("name")] + m.group(4), text)
 
@@ -112,20 +116,23 @@ def main(argv: Optional[list[str]] = None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="exit 1 when a generated block is stale")
     mode.add_argument("--write", action="store_true", help="rewrite the generated blocks")
-    parser.add_argument("doc", type=Path, nargs="?", default=DOC)
+    parser.add_argument("doc", type=Path, nargs="?")
     args = parser.parse_args(argv)
-    text = args.doc.read_text(encoding="utf-8")
-    updated = regenerate(text, blocks())
-    if args.write:
-        args.doc.write_text(updated, encoding="utf-8")
-        return 0
-    if args.check:
-        if updated != text:
-            print(f"{args.doc}: generated blocks are stale; run scripts/monitoring_sample.py --write", file=sys.stderr)
-            return 1
-        return 0
-    sys.stdout.write(updated)
-    return 0
+    generated = blocks()
+    docs = [(args.doc, True)] if args.doc else [(DOC, True), (README, False)]
+    stale = []
+    for doc, every_block in docs:
+        text = doc.read_text(encoding="utf-8")
+        updated = regenerate(text, generated, every_block)
+        if args.write:
+            doc.write_text(updated, encoding="utf-8")
+        elif args.check and updated != text:
+            stale.append(doc)
+        elif not args.check:
+            sys.stdout.write(updated)
+    for doc in stale:
+        print(f"{doc}: generated blocks are stale; run scripts/monitoring_sample.py --write", file=sys.stderr)
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ from components.builtin.monitoring import (
     stack_dashboard,
 )
 from components.constants import DEFAULT_IMAGE, RAY_PORTS
-from components.plan import PlanError, image_tag
+from components.errors import PlanError
+from components.names import image_tag
 
 from .dataplane_support import PROJECT, config, model, plan
 from .monitoring_support import VLLM_METRIC, full_object, ray_plan_with_fetch_and_cache
@@ -36,6 +37,8 @@ K8S_VERSION = "1.33"
 # grafana-operator's GrafanaDashboard schema, vendored (see its SOURCES.md): the shared folder lacks it.
 GRAFANA_SCHEMAS = PROJECT / "tests" / "fixtures" / "crd-schemas"
 # Labels the scrape gives every vLLM series (target labels) besides vLLM's own.
+COMPONENT_LABEL = "__meta_kubernetes_pod_label_app_kubernetes_io_component"
+POD_INDEX_LABEL = "__meta_kubernetes_pod_label_apps_kubernetes_io_pod_index"
 TARGET_AND_SCRAPE_LABELS = {"namespace", "pod", "stack", "model", "group", "role", "job", "endpoint", "container", "le"}
 
 
@@ -114,9 +117,54 @@ def test_every_endpoint_labels_series_by_stack_model_group_and_role():
             targets = {r.get("targetLabel"): r for r in endpoint["relabelings"]}
             assert targets["stack"]["replacement"] == "prod"
             assert targets["model"]["sourceLabels"] == ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"]
-            assert targets["group"]["sourceLabels"] == ["__meta_kubernetes_pod_label_vllm_fleet_io_group"]
-            assert targets["group"]["regex"] == "(.+)", "no empty group label on pods without one"
-            assert targets["role"]["sourceLabels"] == ["__meta_kubernetes_pod_label_app_kubernetes_io_component"]
+            groups = [r for r in endpoint["relabelings"] if r.get("targetLabel") == "group"]
+            assert groups and all(r["sourceLabels"] == [COMPONENT_LABEL, POD_INDEX_LABEL] for r in groups)
+            assert targets["role"]["sourceLabels"] == [COMPONENT_LABEL]
+
+
+def _group_of(relabelings: list[dict], pod_labels: dict[str, str]) -> str | None:
+    """What Prometheus's `replace` relabelings (fully anchored regex) write into `group` for a pod with these labels."""
+    group = None
+    for rule in (r for r in relabelings if r.get("targetLabel") == "group"):
+        value = ";".join(pod_labels.get(source, "") for source in rule["sourceLabels"])
+        match = re.fullmatch(rule.get("regex", "(.*)"), value)
+        if match:
+            group = match.expand(rule.get("replacement", "$1").replace("$1", r"\1"))
+    return group
+
+
+def test_statefulset_pods_are_labelled_with_their_group_from_their_ordinal():
+    planned = plan(config(model(storage={"type": "huggingface", "size": "100Gi", "token": False}, replicas=3)))
+    assert planned.workload == "statefulsets" and planned.gpus.workers == 1
+    monitor = next(o for o in _objects({}, planned) if o.kind == "PodMonitor")
+    relabelings = monitor.body["spec"]["podMetricsEndpoints"][0]["relabelings"]
+    def pod(role, ordinal):
+        return {COMPONENT_LABEL: role, POD_INDEX_LABEL: str(ordinal)}
+    assert [_group_of(relabelings, pod("head", g)) for g in range(3)] == ["0", "1", "2"]
+    assert [_group_of(relabelings, pod("worker", k)) for k in range(3)] == ["0", "1", "2"]
+    assert _group_of(relabelings, pod("worker", 3)) is None, "an ordinal outside the plan gets no group"
+
+
+def test_statefulset_workers_of_a_wider_group_share_its_index():
+    planned = plan(config(model(parallelism={"tensor": 8, "pipeline": 3}, launcher="native", replicas=2)))
+    assert planned.gpus.workers == 2
+    monitor = next(o for o in _objects({}, planned) if o.kind == "PodMonitor")
+    relabelings = monitor.body["spec"]["podMetricsEndpoints"][0]["relabelings"]
+    assert [_group_of(relabelings, {COMPONENT_LABEL: "worker", POD_INDEX_LABEL: str(k)}) for k in range(4)] == ["0", "0", "1", "1"]
+
+
+def test_leaderworkerset_pods_are_labelled_with_the_lws_group_index():
+    planned = plan(config(model(workload="leaderworkerset", replicas=2)))
+    for settings in ({}, {"scrape": "ServiceMonitor"}):
+        monitor = next(o for o in _objects(settings, planned) if o.kind.endswith("Monitor"))
+        spec = monitor.body["spec"]
+        for endpoint in spec.get("podMetricsEndpoints", spec.get("endpoints")):
+            (group,) = [r for r in endpoint["relabelings"] if r.get("targetLabel") == "group"]
+            assert group == {"sourceLabels": ["__meta_kubernetes_pod_label_leaderworkerset_sigs_k8s_io_group_index"], "regex": "(.+)", "targetLabel": "group"}
+    rules = {r["alert"]: r["expr"] for r in alert_rules(MonitoringSettings(), planned)}
+    assert 'statefulset="llm-group"}) < 2' in rules["VllmGroupNotServing"], "LWS's leader StatefulSet, one head per group"
+    assert 'pod=~"llm-group-[0-9]+|llm-group-[0-9]+-[0-9]+"' in rules["VllmGroupNotServing"]
+    assert f"< {planned.total_gpus}," in rules["VllmGroupNotServing"]
 
 
 def test_service_monitor_mode_adds_a_headless_service_over_unready_members_too():

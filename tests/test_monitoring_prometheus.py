@@ -24,10 +24,15 @@ import yaml
 from components.builtin.monitoring import MonitoringAddon, MonitoringSettings
 from components.constants import RAY_PORTS
 
-from .monitoring_support import ray_plan_with_fetch_and_cache
+from .dataplane_support import config, model, plan
 
 PROMETHEUS = "prometheus"
 WAIT_SECONDS = 60
+
+
+def _three_groups():
+    """Three Ray groups of a head and two workers (TP=8 × PP=3 on 8-GPU nodes): worker ordinal k is in group k // 2."""
+    return plan(config(model(parallelism={"tensor": 8, "pipeline": 3}, replicas=3)))
 
 
 def _metrics_server(body: str) -> ThreadingHTTPServer:
@@ -60,7 +65,8 @@ def _snake(relabeling: dict) -> dict:
     return {names.get(key, key): value for key, value in relabeling.items()}
 
 
-def _pod(component: str, ip: str, group: str | None) -> dict[str, str]:
+def _pod(component: str, ip: str, ordinal: int | None) -> dict[str, str]:
+    """Discovery labels of a StatefulSet pod (its controller sets the pod-index label)."""
     labels = {
         "__meta_kubernetes_pod_label_app_kubernetes_io_instance": "llm",
         "__meta_kubernetes_pod_label_app_kubernetes_io_component": component,
@@ -68,13 +74,13 @@ def _pod(component: str, ip: str, group: str | None) -> dict[str, str]:
         "__meta_kubernetes_pod_container_init": "false",
         "__meta_kubernetes_pod_ip": ip,
     }
-    if group:
-        labels["__meta_kubernetes_pod_label_vllm_fleet_io_group"] = group
+    if ordinal is not None:
+        labels["__meta_kubernetes_pod_label_apps_kubernetes_io_pod_index"] = str(ordinal)
     return labels
 
 
 def _config(vllm_port: int, ray_port: int) -> dict:
-    monitor = MonitoringAddon().objects(MonitoringSettings(stack="prod"), ray_plan_with_fetch_and_cache())[0]
+    monitor = MonitoringAddon().objects(MonitoringSettings(stack="prod"), _three_groups())[0]
     vllm, ray = monitor.body["spec"]["podMetricsEndpoints"]
     # The Ray endpoint points targets at the fixed Ray port; here the stand-in listens elsewhere.
     ray_relabelings = [
@@ -84,10 +90,11 @@ def _config(vllm_port: int, ray_port: int) -> dict:
     return {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "scrape_configs": [
-            {"job_name": "vllm", "static_configs": [{"targets": [f"127.0.0.1:{vllm_port}"], "labels": _pod("head", "127.0.0.1", "g1")}],
+            {"job_name": "vllm", "static_configs": [{"targets": [f"127.0.0.1:{vllm_port}"], "labels": _pod("head", "127.0.0.1", 1)}],
              "relabel_configs": [_snake(r) for r in vllm["relabelings"]]},
             {"job_name": "ray", "static_configs": [
                 {"targets": ["127.0.0.1"], "labels": _pod("head", "127.0.0.1", None)},
+                {"targets": ["127.0.0.1"], "labels": _pod("worker", "127.0.0.1", 5)},
                 {"targets": ["127.0.0.1"], "labels": {**_pod("worker", "127.0.0.1", None), "__meta_kubernetes_pod_container_name": "wait-for-weights",
                                                       "__meta_kubernetes_pod_container_init": "true"}},
             ], "relabel_configs": [_snake(r) for r in ray_relabelings]},
@@ -141,17 +148,20 @@ def test_scraped_series_carry_stack_model_group_and_role(prometheus):
     (waiting,) = _wait_for(port, "vllm:num_requests_waiting", log)
     labels = waiting["metric"]
     assert {k: labels.get(k) for k in ("stack", "model", "group", "role", "model_name")} == {
-        "stack": "prod", "model": "llm", "group": "g1", "role": "head", "model_name": "org/llm",
+        "stack": "prod", "model": "llm", "group": "1", "role": "head", "model_name": "org/llm",
     }
     assert waiting["value"][1] == "3"
 
 
 def test_ray_targets_are_the_member_containers_on_the_metrics_port_without_empty_labels(prometheus):
     port, log = prometheus
-    (cpus,) = _wait_for(port, "ray_node_cpu_count", log)
-    labels = cpus["metric"]
-    assert labels["endpoint"] == "ray-metrics" and labels["role"] == "head" and labels["model"] == "llm"
-    assert "group" not in labels, "a pod without the group label gets no empty group label"
-    assert re.fullmatch(r"127\.0\.0\.1:\d+", labels["instance"])
-    # The init container's target was dropped: one Ray target, up.
-    assert [r["value"][1] for r in _query(port, 'up{job="ray"}')] == ["1"]
+    _wait_for(port, "count(ray_node_cpu_count) == 2", log)
+    series = {s["metric"]["role"]: s["metric"] for s in _query(port, "ray_node_cpu_count")}
+    assert set(series) == {"head", "worker"}
+    head, worker = series["head"], series["worker"]
+    assert head["endpoint"] == "ray-metrics" and head["model"] == "llm"
+    assert "group" not in head, "a pod without the pod-index label gets no empty group label"
+    assert worker["group"] == "2", "worker ordinal 5 with two workers per group is in group 2"
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", head["instance"])
+    # The init container's target was dropped: two Ray targets, up.
+    assert [r["value"][1] for r in _query(port, 'up{job="ray"}')] == ["1", "1"]

@@ -27,16 +27,16 @@ import yaml
 from pydantic import Field, field_validator
 
 from ..constants import RAY_PORTS
-from ..plan import ModelPlan, PlanError, selector_labels
-from ..plugins.protocol import PluginSettings
-from ..plugins.types import ObjectSpec
-from ..templates import render
+from ..sdk import ModelPlan, ObjectSpec, PlanError, PluginSettings, common_labels, render_template, selector_labels
 
 MONITORING_API = "monitoring.coreos.com/v1"
 GRAFANA_API = "grafana.integreatly.org/v1beta1"
-#: A future pod label naming the group replica (several groups of one model);
-#: relabelled to `group` when present, absent otherwise.
-GROUP_LABEL = "vllm-fleet.io/group"
+#: LeaderWorkerSet labels every pod of a group (leader and workers) with the group's index.
+LWS_GROUP_LABEL = "leaderworkerset.sigs.k8s.io/group-index"
+#: The StatefulSet controller labels each pod with its ordinal (Kubernetes >= 1.28).
+POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+LWS_WORKLOAD = "leaderworkerset"
+STATEFULSETS_WORKLOAD = "statefulsets"
 #: Target labels every scraped series gets, so one query can slice by them.
 TARGET_LABELS = ("stack", "model", "group", "role")
 #: The container port name the head declares for the API (and so for /metrics).
@@ -184,9 +184,23 @@ class MonitoringSettings(PluginSettings):
 
 
 def _pods_regex(plan: ModelPlan, roles: Iterable[str] = MEMBER_ROLES) -> str:
-    """The StatefulSet pod names of the group (`<model>-head-0`, `<model>-worker-N`)."""
+    """The pod names of the model's groups, as its workload names them.
+
+    statefulsets: `<model>-head-<g>` and `<model>-worker-<k>`. leaderworkerset:
+    the leader of group g is `<lws>-<g>`, its workers `<lws>-<g>-<i>` (i >= 1).
+    """
+    roles = tuple(roles)
+    if plan.workload == LWS_WORKLOAD:
+        lws = plan.names.group
+        shapes = {"head": f"{lws}-[0-9]+", "worker": f"{lws}-[0-9]+-[0-9]+"}
+        return "|".join(shapes[role] for role in roles)
     names = [plan.names.head if role == "head" else plan.names.worker for role in roles]
     return f"({'|'.join(names)})-[0-9]+"
+
+
+def _head_statefulset(plan: ModelPlan) -> str:
+    """The StatefulSet of the heads: one pod per group (LWS names its leader StatefulSet after itself)."""
+    return plan.names.group if plan.workload == LWS_WORKLOAD else plan.names.head
 
 
 def _fetch_jobs(plan: ModelPlan) -> list[str]:
@@ -205,13 +219,14 @@ def model_context(settings: MonitoringSettings, plan: ModelPlan) -> dict[str, An
         "model": plan.name,
         "namespace": plan.namespace,
         "selector": f'namespace="{plan.namespace}", model="{plan.name}"',
-        "head_statefulset": plan.names.head,
+        "head_statefulset": _head_statefulset(plan),
         "pods": _pods_regex(plan),
         "head_pods": _pods_regex(plan, ("head",)),
         "worker_pods": _pods_regex(plan, ("worker",)),
         "gpu_resource": prometheus_label_name(plan.node_pool.gpu_resource),
-        "planned_gpus": plan.gpus.total_gpus,
-        "planned_pods": plan.gpus.pods,
+        "groups": plan.replicas,
+        "planned_gpus": plan.total_gpus,
+        "planned_pods": plan.gpus.pods * plan.replicas,
         "uses_ray": bool(plan.entrypoints and plan.entrypoints.uses_ray),
         "scrape_ray": bool(plan.entrypoints and plan.entrypoints.uses_ray) and settings.ray_metrics,
         "fetch_jobs": "|".join(_fetch_jobs(plan)),
@@ -230,7 +245,7 @@ def _prometheus_template(expression: str) -> str:
 def alert_rules(settings: MonitoringSettings, plan: ModelPlan) -> list[dict[str, Any]]:
     """The model's alerting rules as data: the template's rules minus those switched off or with nothing to watch."""
     context = model_context(settings, plan)
-    text = render(
+    text = render_template(
         "monitoring/rules.yaml.j2",
         **context,
         settings=settings,
@@ -268,21 +283,45 @@ def prometheus_rule(settings: MonitoringSettings, plan: ModelPlan) -> Optional[O
 # ------------------------------------------------------------------ scraping
 
 
+def _pod_label(name: str) -> str:
+    return "__meta_kubernetes_pod_label_" + prometheus_label_name(name)
+
+
+def group_relabelings(plan: ModelPlan) -> list[dict[str, Any]]:
+    """The `group` label (the group replica's index, "0".."replicas-1") from labels the pods already carry.
+
+    leaderworkerset: its group-index label, on leader and workers. statefulsets:
+    the pod-index label; a head's ordinal is its group, worker ordinal k is in
+    group k // workers-per-group, written out as one ordinal list per group
+    (relabeling has no arithmetic). Another workload gets no `group` label.
+    """
+    if plan.workload == LWS_WORKLOAD:
+        return [{"sourceLabels": [_pod_label(LWS_GROUP_LABEL)], "regex": "(.+)", "targetLabel": "group"}]
+    if plan.workload != STATEFULSETS_WORKLOAD:
+        return []
+    source = [_pod_label("app.kubernetes.io/component"), _pod_label(POD_INDEX_LABEL)]
+    rules = [{"sourceLabels": list(source), "regex": "head;([0-9]+)", "targetLabel": "group"}]
+    workers = plan.gpus.workers
+    for group in range(plan.replicas if workers else 0):
+        ordinals = "|".join(str(k) for k in range(group * workers, (group + 1) * workers))
+        rules.append({"sourceLabels": list(source), "regex": f"worker;({ordinals})", "targetLabel": "group", "replacement": str(group)})
+    return rules
+
+
 def target_relabelings(settings: MonitoringSettings, plan: ModelPlan) -> list[dict[str, Any]]:
-    """Labels on every scraped series: stack, model, group replica (when the pod has one) and role."""
-    pod_label = "__meta_kubernetes_pod_label_"
+    """Labels on every scraped series: stack, model, group replica and role."""
     return [
         {"targetLabel": "stack", "replacement": settings.stack or plan.namespace},
-        {"sourceLabels": [pod_label + prometheus_label_name("app.kubernetes.io/instance")], "targetLabel": "model"},
-        {"sourceLabels": [pod_label + prometheus_label_name(GROUP_LABEL)], "regex": "(.+)", "targetLabel": "group"},
-        {"sourceLabels": [pod_label + prometheus_label_name("app.kubernetes.io/component")], "targetLabel": "role"},
+        {"sourceLabels": [_pod_label("app.kubernetes.io/instance")], "targetLabel": "model"},
+        *group_relabelings(plan),
+        {"sourceLabels": [_pod_label("app.kubernetes.io/component")], "targetLabel": "role"},
     ]
 
 
 def _keep_roles(roles: Iterable[str]) -> dict[str, Any]:
     return {
         "action": "keep",
-        "sourceLabels": ["__meta_kubernetes_pod_label_" + prometheus_label_name("app.kubernetes.io/component")],
+        "sourceLabels": [_pod_label("app.kubernetes.io/component")],
         "regex": "|".join(roles),
     }
 
@@ -386,7 +425,7 @@ def stack_dashboard_json(plans: list[ModelPlan], settings_by_model: Mapping[str,
             continue
         rows.append({**model_context(settings, plan), "y": top, "first_id": 100 * (len(rows) + 1)})
         top += DASHBOARD_ROW_HEIGHT
-    text = render("monitoring/dashboard.json.j2", title=title, uid=_dashboard_uid(title), rows=rows)
+    text = render_template("monitoring/dashboard.json.j2", title=title, uid=_dashboard_uid(title), rows=rows)
     return json.dumps(json.loads(text), indent=1, sort_keys=True)
 
 
@@ -403,7 +442,7 @@ def _stack_dashboard_settings(shown: list[ModelPlan], settings_by_model: Mapping
         if other != first:
             differ = sorted(k for k in Dashboard.model_fields if getattr(other, k) != getattr(first, k))
             raise PlanError(
-                ("monitoring", "dashboard"),
+                ("dashboard",),
                 f"models {shown[0].name!r} and {plan.name!r} set the stack's one dashboard differently "
                 f"({', '.join(differ)}); give both the same `dashboard` settings",
             )
@@ -420,7 +459,8 @@ def stack_dashboard(
     settings = _stack_dashboard_settings(shown, settings_by_model)
     name = stack or shown[0].namespace
     dashboard = stack_dashboard_json(plans, settings_by_model, f"vLLM fleet {name}")
-    labels = {**shown[0].labels("dashboard"), **settings.labels}
+    # The stack's object, not one model's: labelled like the stack's API-key Secret.
+    labels = {**common_labels("fleet", shown[0].image, "dashboard"), **settings.labels}
     if settings.kind == "ConfigMap":
         body: dict[str, Any] = {"data": {DASHBOARD_KEY: dashboard}}
         return ObjectSpec("v1", "ConfigMap", "vllm-fleet-dashboard", body, labels=labels, annotations=dict(settings.annotations))
@@ -448,6 +488,13 @@ class MonitoringAddon:
             scraping = (metrics_service(plan, scrape_ray), service_monitor(settings, plan, scrape_ray))
         rule = prometheus_rule(settings, plan)
         return (*scraping, *((rule,) if rule else ()), scraper_policy(settings, plan, scrape_ray))
+
+    def stack_objects(self, plans: list[ModelPlan], settings_by_model: Mapping[str, MonitoringSettings]) -> tuple[ObjectSpec, ...]:
+        """The stack's one dashboard, with a row per model that names this add-on (and keeps its dashboard on)."""
+        shown = [p for p in plans if settings_by_model[p.name].dashboard.enabled]
+        stack = settings_by_model[shown[0].name].stack if shown else None
+        dashboard = stack_dashboard(plans, settings_by_model, stack)
+        return (dashboard,) if dashboard else ()
 
 
 __all__ = ["ALERTS", "MonitoringAddon", "MonitoringSettings", "alert_rules", "stack_dashboard", "stack_dashboard_json"]

@@ -95,6 +95,10 @@ class AddonPlugin(Plugin, Protocol):
         """
         ...
 
+    # Optional: `stack_objects(plans, settings_by_model) -> tuple[ObjectSpec, ...]`, objects made once
+    # per stack from every model that names the add-on (e.g. one dashboard with a row per model).
+    # `plan.stack_addon_objects` calls it with those models' plans and each one's settings.
+
 
 # Methods (besides kind/name/Settings) each kind must provide; checked at registration.
 KIND_METHODS: dict[str, tuple[str, ...]] = {
