@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from .serving import READY_TIMEOUT, check_api, open_cluster, stack
@@ -26,7 +28,8 @@ def cluster(weights, tmp_path_factory):
 
 
 def test_single_pod_serves_completions_and_chat_without_a_key(cluster):
-    assert "starting: vllm serve /models/org/tiny" in cluster.head.log_text()
+    # The script logs the argv shell-quoted, one word per argument.
+    assert re.search(r"starting: vllm serve '?/models/org/tiny'? ", cluster.head.log_text())
     check_api(cluster, api_key=False)
 
 
