@@ -10,7 +10,8 @@ them without this package knowing the stack config:
 """
 
 from .architecture import ModelArchitecture, estimate_parameters
-from .gpus import GPUS, Gpu, gpu_by_name, gpu_memory_bytes, mig_memory_bytes
+from .cost import AcceleratorCost, GpuRequest, Pricing, cost_delta, stack_cost
+from .gpus import GPUS, Gpu, canonical_accelerator, gpu_by_name, gpu_memory_bytes, mig_memory_bytes
 from .memory import CapacityIssue, MemoryPlan, parallelism_issues, plan_memory, weights_per_gpu
 from .model_info import (
     CapacityInputError,
@@ -22,6 +23,7 @@ from .model_info import (
 )
 
 __all__ = [
+    "AcceleratorCost", "GpuRequest", "Pricing", "canonical_accelerator", "cost_delta", "stack_cost",
     "GPUS", "CapacityInputError", "CapacityIssue", "Gpu", "MemoryPlan", "ModelArchitecture", "ModelInfo",
     "catalog", "catalog_architecture", "estimate_parameters", "gpu_by_name", "gpu_memory_bytes",
     "load_config_json", "mig_memory_bytes", "model_info_architecture", "parallelism_issues", "plan_memory",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from decimal import Decimal
 from typing import Optional
 
@@ -52,24 +53,31 @@ GPUS: tuple[Gpu, ...] = (
 MIG_RESOURCE = re.compile(r"^nvidia\.com/mig-(?P<compute>[1-7])g\.(?P<memory>[0-9]+)gb(\.me)?$")
 
 
-def _key(name: str) -> str:
+def accelerator_key(name: str) -> str:
     """'NVIDIA-H100-80GB-HBM3', 'nvidia h100 80gb hbm3' and 'H100-80GB-HBM3' are one key."""
     key = re.sub(r"[\s_]+", "-", name.strip().upper())
     return key[len("NVIDIA-"):] if key.startswith("NVIDIA-") else key
 
 
+@lru_cache(maxsize=1)
 def _index() -> dict[str, Gpu]:
-    return {_key(alias): gpu for gpu in GPUS for alias in (gpu.name, *gpu.aliases)}
+    return {accelerator_key(alias): gpu for gpu in GPUS for alias in (gpu.name, *gpu.aliases)}
+
+
+def canonical_accelerator(name: str) -> str:
+    """One identity per GPU type: the table's name for a known alias ('H100', 'NVIDIA-H100-80GB-HBM3'), else the normalised name."""
+    gpu = _index().get(accelerator_key(name))
+    return gpu.name if gpu else accelerator_key(name)
 
 
 def gpu_by_name(name: str) -> Gpu:
     """The table's GPU for a type name or a GPU feature discovery product label."""
     index = _index()
-    gpu = index.get(_key(name))
+    gpu = index.get(accelerator_key(name))
     if gpu is None:
         names = ", ".join(g.name for g in GPUS)
         raise CapacityInputError(
-            f"unknown accelerator type {name!r}{did_you_mean(_key(name), index)}; known: {names}; "
+            f"unknown accelerator type {name!r}{did_you_mean(accelerator_key(name), index)}; known: {names}; "
             "or set gpuMemory (e.g. '80Gi')"
         )
     return gpu
