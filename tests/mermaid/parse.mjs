@@ -1,6 +1,6 @@
-// Parses Mermaid text (stdin) with Mermaid's own parser, headless under jsdom.
-// Why: GitHub renders the PR comment's diagram with Mermaid; a block it can't
-// parse shows as an error box. Exit 0 and "ok" when it parses, 1 with the error.
+// Parses Mermaid files (the arguments; stdin when none) with Mermaid's own parser, headless under jsdom.
+// Why: GitHub renders the PR comment's diagram with Mermaid; a block it can't parse shows as an error box.
+// Prints "ok <diagram type>" or "error: <message>" per input, in order; exits 1 when any input fails.
 import { readFileSync } from "node:fs";
 import { JSDOM } from "jsdom";
 
@@ -9,11 +9,15 @@ globalThis.window = dom.window;
 globalThis.document = dom.window.document;
 const { default: mermaid } = await import("mermaid");
 
-const text = readFileSync(0, "utf8");
-try {
-  const result = await mermaid.parse(text);
-  console.log(`ok ${result.diagramType}`);
-} catch (error) {
-  console.error(String(error.message ?? error).split("\n").slice(0, 4).join("\n"));
-  process.exit(1);
+const inputs = process.argv.length > 2 ? process.argv.slice(2) : [0];
+let failed = false;
+for (const input of inputs) {
+  try {
+    const result = await mermaid.parse(readFileSync(input, "utf8"));
+    console.log(`ok ${result.diagramType}`);
+  } catch (error) {
+    failed = true;
+    console.log(`error: ${String(error.message ?? error).split("\n").slice(0, 4).join(" | ")}`);
+  }
 }
+process.exit(failed ? 1 : 0);
