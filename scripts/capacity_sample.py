@@ -83,7 +83,8 @@ def worked_example() -> str:
 
 
 def rejections() -> str:
-    llama70, llama405 = catalog_architecture("meta-llama/Llama-3.1-70B-Instruct"), catalog_architecture("meta-llama/Llama-3.1-405B-Instruct")
+    llama70 = catalog_architecture("meta-llama/Llama-3.1-70B-Instruct")
+    llama405 = catalog_architecture("meta-llama/Llama-3.1-405B-Instruct")
     h100, l4 = gpu_memory_bytes(ACCELERATOR), gpu_memory_bytes("L4")
     llama8 = catalog_architecture("meta-llama/Llama-3.1-8B-Instruct")
     cases = (
@@ -155,7 +156,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         SVG.write_text(svg, encoding="utf-8")
         return 0
     if args.check:
-        stale = [str(p.relative_to(PROJECT)) for p, old, new in ((DOC, text, updated), (SVG, SVG.read_text(encoding="utf-8") if SVG.exists() else "", svg)) if old != new]
+        current_svg = SVG.read_text(encoding="utf-8") if SVG.exists() else ""
+        pairs = ((DOC, text, updated), (SVG, current_svg, svg))
+        stale = [str(path.relative_to(PROJECT)) for path, old, new in pairs if old != new]
         if stale:
             print(f"{', '.join(stale)}: stale; run scripts/capacity_sample.py --write", file=sys.stderr)
             return 1

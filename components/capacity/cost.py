@@ -36,7 +36,10 @@ class Pricing(RootModel[dict[str, Decimal]]):
         keys = [canonical_accelerator(name) for name in prices]
         duplicates = sorted({k for k in keys if keys.count(k) > 1})
         if duplicates:
-            raise ValueError(f"{', '.join(duplicates)}: priced more than once (names of one GPU type match: case, 'NVIDIA-' and the GPU table's aliases)")
+            raise ValueError(
+                f"{', '.join(duplicates)}: priced more than once "
+                "(names of one GPU type match: case, 'NVIDIA-' and the GPU table's aliases)"
+            )
         return prices
 
     def price(self, accelerator: str) -> Optional[Decimal]:

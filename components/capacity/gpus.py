@@ -65,7 +65,10 @@ def _index() -> dict[str, Gpu]:
 
 
 def canonical_accelerator(name: str) -> str:
-    """One identity per GPU type: the table's name for a known alias ('H100', 'NVIDIA-H100-80GB-HBM3'), else the normalised name."""
+    """One identity per GPU type: the table's name for a known alias ('H100', 'NVIDIA-H100-80GB-HBM3').
+
+    A name the table doesn't know is its normalised self.
+    """
     gpu = _index().get(accelerator_key(name))
     return gpu.name if gpu else accelerator_key(name)
 

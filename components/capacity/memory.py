@@ -17,7 +17,7 @@ len … bytes KV cache is needed").
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Optional
 
 from .architecture import ModelArchitecture
@@ -53,6 +53,7 @@ class MemoryPlan:
     reserve: int
     weights: float
     kv_bytes_per_token: float
+    kv_bytes_per_sequence: float
     kv_room: float
     kv_tokens: int
     max_model_len: int
@@ -84,18 +85,19 @@ def parallelism_issues(arch: ModelArchitecture, tensor: int, pipeline: int, max_
     issues = []
     if arch.attention_heads % tensor:
         options = ", ".join(str(d) for d in range(1, arch.attention_heads + 1) if arch.attention_heads % d == 0 and d <= 64)
-        issues.append(CapacityIssue("error", ("parallelism", "tensor"),
-                                    f"TP={tensor} does not divide the model's {arch.attention_heads} attention heads; use one of {options}"))
+        issues.append(CapacityIssue("error", ("parallelism", "tensor"), (
+            f"TP={tensor} does not divide the model's {arch.attention_heads} attention heads; use one of {options}")))
     elif arch.attention == "gqa" and not _kv_heads_fit(arch.kv_heads, tensor):
         issues.append(CapacityIssue("error", ("parallelism", "tensor"), (
             f"TP={tensor} and the model's {arch.kv_heads} KV heads don't split evenly: vLLM needs KV heads "
             f"divisible by TP (TP < {arch.kv_heads}) or TP a multiple of {arch.kv_heads} (KV heads replicated)")))
     if pipeline > arch.layers:
-        issues.append(CapacityIssue("error", ("parallelism", "pipeline"),
-                                    f"PP={pipeline} exceeds the model's {arch.layers} layers; every stage needs a layer, so use at most {arch.layers}"))
+        issues.append(CapacityIssue("error", ("parallelism", "pipeline"), (
+            f"PP={pipeline} exceeds the model's {arch.layers} layers; every stage needs a layer, "
+            f"so use at most {arch.layers}")))
     if max_model_len is not None and max_model_len > arch.max_context:
-        issues.append(CapacityIssue("error", ("engineArgs", "max-model-len"),
-                                    f"max-model-len {max_model_len} exceeds the model's context of {arch.max_context} tokens"))
+        issues.append(CapacityIssue("error", ("engineArgs", "max-model-len"), (
+            f"max-model-len {max_model_len} exceeds the model's context of {arch.max_context} tokens")))
     return issues
 
 
@@ -154,15 +156,18 @@ def plan_memory(
     per_token = per_sequence / length
     blocks = max(0, math.floor(kv_room / (per_token * BLOCK_SIZE)))
     sequences = max(0.0, kv_room) / per_sequence
-    issues += _memory_issues(arch, gpu_memory, tensor, pipeline, utilization, reserve, weights, kv_room, per_sequence, length)
-    return MemoryPlan(
+    plan = MemoryPlan(
         gpu_memory=gpu_memory, utilization=utilization, reserve=reserve, weights=weights,
-        kv_bytes_per_token=per_token, kv_room=kv_room, kv_tokens=blocks * BLOCK_SIZE,
-        max_model_len=length, sequences=sequences, issues=tuple(issues),
+        kv_bytes_per_token=per_token, kv_bytes_per_sequence=per_sequence, kv_room=kv_room,
+        kv_tokens=blocks * BLOCK_SIZE, max_model_len=length, sequences=sequences, issues=(),
     )
+    return replace(plan, issues=tuple(issues + _memory_issues(arch, plan, tensor, pipeline)))
 
 
-def _memory_issues(arch, gpu_memory, tensor, pipeline, utilization, reserve, weights, kv_room, per_sequence, length) -> list[CapacityIssue]:
+def _memory_issues(arch: ModelArchitecture, plan: MemoryPlan, tensor: int, pipeline: int) -> list[CapacityIssue]:
+    """No room for the weights, or for one sequence of max-model-len (errors); room for only a few (a warning)."""
+    gpu_memory, utilization, reserve, weights = plan.gpu_memory, plan.utilization, plan.reserve, plan.weights
+    kv_room, per_sequence, length = plan.kv_room, plan.kv_bytes_per_sequence, plan.max_model_len
     budget = gpu_memory * utilization - reserve
     gpus = tensor * pipeline
     if kv_room <= 0:

@@ -222,7 +222,7 @@ def load_config_json(path: Path) -> ModelArchitecture:
 
 
 def _dtype(path: Path, config: dict) -> dict:
-    """torch_dtype (newer transformers write `dtype`); absent means bfloat16, as vLLM's 'auto' would pick for bf16 checkpoints."""
+    """torch_dtype (newer transformers write `dtype`); absent means bfloat16, what vLLM's 'auto' picks for bf16 checkpoints."""
     dtype = config.get("torch_dtype") or config.get("dtype") or "bfloat16"
     if dtype not in ("float32", "bfloat16", "float16"):
         raise CapacityInputError(f"{path}: key 'torch_dtype' must be one of float32, bfloat16, float16, got {dtype!r}")
@@ -287,7 +287,9 @@ def _compressed_tensors_bits(path: Path, config: dict) -> str:
         return "fp8" if any(g.get("weights", {}).get("type") == "float" for g in groups.values()) else "int8"
     if bits == {4}:
         return "int4"
-    raise CapacityInputError(f"{path}: key 'quantization_config.config_groups' has weight bits {sorted(map(str, bits))}; expected all 4 or all 8")
+    raise CapacityInputError(
+        f"{path}: key 'quantization_config.config_groups' has weight bits {sorted(map(str, bits))}; expected all 4 or all 8"
+    )
 
 
 __all__ = [
