@@ -24,6 +24,8 @@ from .templates import TEMPLATE_DIR, render
 GIB = 2**30
 GPU_WIDTH, GPU_HEIGHT, GAP, PAD, HEADER = 150, 74, 8, 12, 26
 GPUS_PER_ROW = 4
+#: Space above the pods for the two title lines, and the width one title character takes (14 px sans-serif).
+TITLE_HEIGHT, TITLE_CHAR_WIDTH = 56, 8
 #: Fill colour of a GPU by pipeline stage (cycled).
 STAGE_COLOURS = ("#dbeafe", "#dcfce7", "#fef9c3", "#fce7f3", "#ede9fe", "#ffedd5")
 
@@ -97,7 +99,7 @@ def layout(plan: PlanPictureInput) -> list[PodBox]:
     column_width = max(_pod_size(g)[0] for g in plan.pod_gpus) + 2 * GAP
     boxes = []
     for replica in range(plan.replicas):
-        x, y, rank = PAD + replica * column_width, HEADER + 2 * PAD, 0
+        x, y, rank = PAD + replica * column_width, TITLE_HEIGHT, 0
         for pod, gpus in enumerate(plan.pod_gpus):
             width, height = _pod_size(gpus)
             cells = []
@@ -119,11 +121,18 @@ def _gib(amount: float) -> str:
     return f"{amount / GIB:.1f} GiB"
 
 
+def _titles(plan: PlanPictureInput) -> tuple[str, str]:
+    tokens = f" ({plan.kv_tokens:,} tokens of KV cache)" if plan.kv_tokens is not None else ""
+    return (f"{plan.model} · TP={plan.tensor} × PP={plan.pipeline} · {plan.replicas} replica(s)",
+            f"per GPU: weights {_gib(plan.weights_per_gpu)}, KV room {_gib(plan.kv_room_per_gpu)}{tokens}")
+
+
 def _context(plan: PlanPictureInput) -> dict:
     boxes = layout(plan)
+    titles = _titles(plan)
     return {
-        "plan": plan, "boxes": boxes, "gib": _gib,
-        "width": max(b.x + b.width for b in boxes) + PAD,
+        "plan": plan, "boxes": boxes, "gib": _gib, "titles": titles,
+        "width": max(max(b.x + b.width for b in boxes) + PAD, max(map(len, titles)) * TITLE_CHAR_WIDTH + 2 * PAD),
         "height": max(b.y + b.height for b in boxes) + PAD,
         "gpu_width": GPU_WIDTH, "gpu_height": GPU_HEIGHT,
     }
