@@ -33,7 +33,12 @@ vllm-env:
 	@echo "==> installing vLLM's CPU build into $(VLLM_VENV) for tests/real_engine (minutes the first time)"
 	$(PYTHON) tests/real_engine/install_env.py $(VLLM_VENV)
 
-test: test-prereqs $(VENV)/.installed $(CHECKOV_VENV)/bin/checkov vllm-env
+# Mermaid's own parser under jsdom, for tests/test_plan_picture.py (node >= 20; versions pinned by its lockfile).
+tests/mermaid/node_modules:
+	@echo "==> installing Mermaid and jsdom into tests/mermaid (npm ci)"
+	npm ci --prefix tests/mermaid
+
+test: test-prereqs $(VENV)/.installed $(CHECKOV_VENV)/bin/checkov vllm-env tests/mermaid/node_modules
 	@echo "==> running the test suite, then the real-engine suite (tests/real_engine)"
 	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(VENV)/bin/python -m pytest
 	$(VLLM_VENV)/bin/python -m pytest tests/real_engine

@@ -19,6 +19,11 @@ for tool in promtool prometheus; do
     problems+=("\`${tool}\` not found: apt-get install prometheus (Debian/Ubuntu; or put the release's promtool and prometheus on PATH)")
   fi
 done
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  problems+=("\`node\`/\`npm\` not found: Mermaid's parser (tests/mermaid) needs node >= 20: apt-get install nodejs npm")
+elif [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  problems+=("node $(node --version) is too old: Mermaid's parser (tests/mermaid) needs node >= 20")
+fi
 if [ "${#problems[@]}" -eq 0 ]; then
   probe="vfprereq$$"
   if ! ip netns add "${probe}" 2>/dev/null; then
@@ -29,7 +34,7 @@ if [ "${#problems[@]}" -eq 0 ]; then
 fi
 
 if [ "${#problems[@]}" -gt 0 ]; then
-  echo "make test needs root and \`ip\`/\`unshare\` for the network-namespace tests, and Prometheus's tools for the monitoring tests:" >&2
+  echo "make test needs root and \`ip\`/\`unshare\` for the network-namespace tests, Prometheus's tools for the monitoring tests and node >= 20 for tests/mermaid:" >&2
   printf '  - %s\n' "${problems[@]}" >&2
   exit 2
 fi
