@@ -48,7 +48,7 @@ render: $(VENV)/.installed
 
 # Rewrites every generated sample in README.md and docs/*.md from the tool's real output.
 docs-samples: $(VENV)/.installed
-	$(VENV)/bin/python -m components.docs_samples --write
+	$(VENV)/bin/python -m vllm_fleet.docs_samples --write
 
 # After an intended change of the rendered objects: commit the new snapshots with it.
 snapshots: $(VENV)/.installed

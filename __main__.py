@@ -7,11 +7,11 @@ nothing. `vllm-fleet render` runs this same file under Pulumi's mock monitor.
 
 import pulumi
 
-from components.config import load_fleet
+from vllm_fleet.config import load_fleet
 from components.fleet import deploy
-from components.plan import api_key_secret, plan_fleet, stack_addon_objects
-from components.plugins import Registry
-from components.stack_config import read_stack_config
+from vllm_fleet.plan import api_key_secret, plan_fleet, stack_addon_objects
+from vllm_fleet.plugins import Registry
+from vllm_fleet.stack_config import read_stack_config
 
 fleet = load_fleet(read_stack_config(), Registry.discover())
 plans = plan_fleet(fleet)

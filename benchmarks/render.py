@@ -31,7 +31,7 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # What `vllm-fleet diff` needs in a checkout: the program, its package, templates, plugin entry points.
-PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "pyproject.toml", "components", "templates")
+PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "pyproject.toml", "components", "vllm_fleet", "templates")
 
 # A realistic mix: single-pod, Ray multi-node, native multi-node, a cache and a fabric.
 SHAPES = [
@@ -167,9 +167,9 @@ def _timed(command: list[str], cwd: Path, cpu: list[float] | None = None) -> flo
 def whole_process(project: Path, objects_file: Path, out: Path, repeat: int, with_diff: bool) -> dict[str, list[float]]:
     """Interleaved runs of: render, the floor, and (with_diff) diff against the committed base."""
     python = sys.executable
-    render = [python, "-m", "components.cli", "render", "bench", "--out", str(out), "-q"]
+    render = [python, "-m", "vllm_fleet.cli", "render", "bench", "--out", str(out), "-q"]
     floor = [python, str(Path(__file__).resolve()), "--floor", str(objects_file)]
-    diff = [python, "-m", "components.cli", "diff", "bench", "--base", "HEAD", "-o", str(out.parent / "diff.txt")]
+    diff = [python, "-m", "vllm_fleet.cli", "diff", "bench", "--base", "HEAD", "-o", str(out.parent / "diff.txt")]
     times: dict[str, list[float]] = {"render": [], "floor": [], "diff": [], "render cpu": [], "floor cpu": []}
     for _ in range(repeat):
         times["render"].append(_timed(render, project, times["render cpu"]))
@@ -182,7 +182,7 @@ def whole_process(project: Path, objects_file: Path, out: Path, repeat: int, wit
 def in_process(project_dir: Path, objects: list[dict], out: Path, repeat: int) -> dict[str, list[float]]:
     """The same, inside this process: no interpreter start nor imports (this checkout's code)."""
     sys.path.insert(0, str(PROJECT_DIR))
-    from components.render import load_project, render_stack, write_render
+    from vllm_fleet.render import load_project, render_stack, write_render
 
     project = load_project(project_dir)
     write_render(render_stack(project, "bench"), out)  # warm: the program's imports are not timed
@@ -202,7 +202,7 @@ def measure(models: int, repeat: int, with_diff: bool) -> str:
     with tempfile.TemporaryDirectory(prefix="vllm-fleet-bench-") as scratch:
         project = make_project(Path(scratch) / "project", models)
         out = Path(scratch) / "rendered"
-        _timed([sys.executable, "-m", "components.cli", "render", "bench", "--out", str(out), "-q"], project)
+        _timed([sys.executable, "-m", "vllm_fleet.cli", "render", "bench", "--out", str(out), "-q"], project)
         objects = rendered_objects(out)
         objects_file = Path(scratch) / "objects.json"
         objects_file.write_text(json.dumps(objects))

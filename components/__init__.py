@@ -1,6 +1,6 @@
-"""vllm-fleet: multi-node vLLM on Kubernetes, as a Pulumi program.
+"""The Pulumi layer of vllm-fleet: ComponentResources that register what the plan and plugins produced.
 
-Flow: config.py (stack config -> pydantic) -> plan.py (pure: GPUs, role plans, names)
--> plugins (launchers, storage, workloads, add-ons, ...; through sdk.py) -> components (PluginObjects, VllmCluster)
--> render.py (the same program under Pulumi's mock monitor, offline).
+Flow: vllm_fleet.config (stack config -> pydantic) -> vllm_fleet.plan (pure: GPUs, role plans, names)
+-> plugins (vllm_fleet.builtin, through vllm_fleet.sdk) -> these components (PluginObjects, VllmCluster)
+-> vllm_fleet.render (the same program under Pulumi's mock monitor, offline).
 """

@@ -8,8 +8,8 @@ from typing import Any, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .plugins.types import ObjectSpec
-from .stack_config import SecretValue
+from vllm_fleet.plugins.types import ObjectSpec
+from vllm_fleet.stack_config import SecretValue
 
 # Core kinds get their typed class (better previews); anything else is a CustomResource.
 _TYPED = {

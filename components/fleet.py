@@ -8,11 +8,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import _k8s
-from .config import FleetConfig
-from .names import common_labels
-from .plan import ModelPlan, namespace_must_be_retained, summarize
+from vllm_fleet.config import FleetConfig
+from vllm_fleet.names import common_labels
+from vllm_fleet.plan import ModelPlan, namespace_must_be_retained, summarize
 from .plugin_objects import PluginObjects
-from .plugins.types import ObjectGroup, ObjectSpec
+from vllm_fleet.plugins.types import ObjectGroup, ObjectSpec
 from .vllm_cluster import VllmCluster, VllmClusterArgs
 
 #: The component that holds what add-ons make once per stack (plan.stack_addon_objects).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pulumi
 
 from . import _k8s
-from .plugins.types import ObjectGroup
+from vllm_fleet.plugins.types import ObjectGroup
 
 
 class PluginObjects(pulumi.ComponentResource):

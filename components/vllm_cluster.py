@@ -15,8 +15,8 @@ import pulumi_kubernetes as k8s
 
 from . import _k8s
 from ._k8s import metadata
-from .names import selector_labels
-from .plan import ModelPlan
+from vllm_fleet.names import selector_labels
+from vllm_fleet.plan import ModelPlan
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Optional
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from components.capacity import (  # noqa: E402
+from vllm_fleet.capacity import (  # noqa: E402
     GPUS,
     GpuRequest,
     Pricing,
@@ -33,8 +33,8 @@ from components.capacity import (  # noqa: E402
     plan_memory,
     stack_cost,
 )
-from components.capacity.memory import BLOCK_SIZE, DEFAULT_RESERVE_BYTES  # noqa: E402
-from components.plan_picture import MemoryRow, PlanPictureInput, memory_table, plan_mermaid, plan_svg  # noqa: E402
+from vllm_fleet.capacity.memory import BLOCK_SIZE, DEFAULT_RESERVE_BYTES  # noqa: E402
+from vllm_fleet.plan_picture import MemoryRow, PlanPictureInput, memory_table, plan_mermaid, plan_svg  # noqa: E402
 
 DOC = PROJECT / "docs" / "capacity.md"
 SVG = PROJECT / "docs" / "images" / "plan-qwen-72b.svg"

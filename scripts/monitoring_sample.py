@@ -25,11 +25,11 @@ import yaml
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from components.builtin.monitoring import MonitoringAddon, MonitoringSettings, stack_dashboard  # noqa: E402
-from components.config import load_fleet  # noqa: E402
-from components.plan import ModelPlan, plan_fleet  # noqa: E402
-from components.plugins import Registry  # noqa: E402
-from components.templates import render  # noqa: E402
+from vllm_fleet.builtin.monitoring import MonitoringAddon, MonitoringSettings, stack_dashboard  # noqa: E402
+from vllm_fleet.config import load_fleet  # noqa: E402
+from vllm_fleet.plan import ModelPlan, plan_fleet  # noqa: E402
+from vllm_fleet.plugins import Registry  # noqa: E402
+from vllm_fleet.templates import render  # noqa: E402
 
 DOC = PROJECT / "docs" / "monitoring.md"
 README = PROJECT / "README.md"

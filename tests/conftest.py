@@ -11,8 +11,8 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from components.plugins import Registry
-from components.render import Render, load_project, render_stack
+from vllm_fleet.plugins import Registry
+from vllm_fleet.render import Render, load_project, render_stack
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STACKS = load_project(PROJECT_DIR).stacks()

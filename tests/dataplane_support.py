@@ -13,12 +13,12 @@ from typing import Any, Optional
 import pytest
 import yaml
 
-from components.config import load_fleet
-from components.errors import ConfigError
-from components.plan import ModelPlan, plan_fleet
-from components.plugins import Registry
-from components.render import Render, load_project, render_stack
-from components.stack_config import SecretValue
+from vllm_fleet.config import load_fleet
+from vllm_fleet.errors import ConfigError
+from vllm_fleet.plan import ModelPlan, plan_fleet
+from vllm_fleet.plugins import Registry
+from vllm_fleet.render import Render, load_project, render_stack
+from vllm_fleet.stack_config import SecretValue
 
 PROJECT = Path(__file__).resolve().parent.parent
 TOKEN = "hf_TESTTOKEN_must_never_be_rendered_4242"

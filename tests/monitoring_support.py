@@ -15,9 +15,9 @@ from typing import Any, Iterable
 
 import yaml
 
-from components.builtin.monitoring import ALERTS, MonitoringSettings, alert_rules, duration_seconds, prometheus_label_name
-from components.plan import ModelPlan
-from components.plugins.types import ObjectSpec
+from vllm_fleet.builtin.monitoring import ALERTS, MonitoringSettings, alert_rules, duration_seconds, prometheus_label_name
+from vllm_fleet.plan import ModelPlan
+from vllm_fleet.plugins.types import ObjectSpec
 
 from .dataplane_support import ALLUXIO, config, model, plan
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components.plugins import Registry
+from vllm_fleet.plugins import Registry
 from .dataplane_support import config, issues, model, named, one_issue, render
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "acme_monitor"
@@ -80,8 +80,8 @@ def test_an_add_on_listed_twice_is_refused(with_monitor):
 def test_new_kinds_must_implement_their_hooks(kind, methods):
     from pydantic import BaseModel
 
-    from components.errors import PluginValidationError
-    from components.plugins.registry import validate_plugin
+    from vllm_fleet.errors import PluginValidationError
+    from vllm_fleet.plugins.registry import validate_plugin
 
     for missing in methods:
         hooks = {method: (lambda *args: ()) for method in methods if method != missing}

@@ -88,7 +88,7 @@ def make_project(case: dict[str, Any], directory: Path) -> Path:
 
 def cli_command(case: dict[str, Any], project: Path, out: Path) -> list[str]:
     return [
-        sys.executable, "-m", "components.cli", "--project-dir", str(project),
+        sys.executable, "-m", "vllm_fleet.cli", "--project-dir", str(project),
         "render", case.get("stack", "test"), "--out", str(out),
     ]
 

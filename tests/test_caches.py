@@ -7,9 +7,9 @@ from typing import ClassVar
 
 import pytest
 
-from components.builtin.caches import AlluxioCache
-from components.builtin.storage import NewClaim
-from components.plugins import MountSource, Registry
+from vllm_fleet.builtin.caches import AlluxioCache
+from vllm_fleet.builtin.storage import NewClaim
+from vllm_fleet.plugins import MountSource, Registry
 from .dataplane_support import ALLUXIO, config, issues, model, named, one_issue, plan, plans, pod_spec, render
 
 JINDO = {"type": "jindo", "tiers": [{"medium": "SSD", "path": "/mnt/nvme/jindo", "quota": "100Gi"}]}

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from components.capacity import (
+from vllm_fleet.capacity import (
     CapacityInputError,
     catalog_architecture,
     gpu_by_name,
@@ -17,7 +17,7 @@ from components.capacity import (
     plan_memory,
     weights_per_gpu,
 )
-from components.capacity.memory import BLOCK_SIZE, DEFAULT_RESERVE_BYTES, TIGHT_SEQUENCES, kv_bytes_per_sequence
+from vllm_fleet.capacity.memory import BLOCK_SIZE, DEFAULT_RESERVE_BYTES, TIGHT_SEQUENCES, kv_bytes_per_sequence
 
 GIB = 2**30
 MIB = 2**20

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from components.capacity import (
+from vllm_fleet.capacity import (
     CapacityInputError,
     catalog,
     catalog_architecture,
@@ -15,7 +15,7 @@ from components.capacity import (
     load_config_json,
     model_info_architecture,
 )
-from components.capacity.model_info import CATALOG_PATH, MAX_CONFIG_BYTES
+from vllm_fleet.capacity.model_info import CATALOG_PATH, MAX_CONFIG_BYTES
 
 EXPECTED_MODELS = {
     "meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-70B-Instruct", "meta-llama/Llama-3.3-70B-Instruct",

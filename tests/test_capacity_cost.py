@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from components.capacity import GpuRequest, Pricing, cost_delta, stack_cost
+from vllm_fleet.capacity import GpuRequest, Pricing, cost_delta, stack_cost
 
 PRICING = Pricing.model_validate({"H100": 2.5, "A100-80GB": "1.85"})
 

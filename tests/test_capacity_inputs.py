@@ -7,8 +7,8 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from components.capacity import CapacityInputError, gpu_memory_bytes, plan_memory
-from components.capacity.inputs import (
+from vllm_fleet.capacity import CapacityInputError, gpu_memory_bytes, plan_memory
+from vllm_fleet.capacity.inputs import (
     ModelCapacity,
     accelerator_from_labels,
     architecture_for,

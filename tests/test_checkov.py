@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.render import INDEX_FILE, OUTPUTS_FILE, write_render
+from vllm_fleet.render import INDEX_FILE, OUTPUTS_FILE, write_render
 
 from .conftest import PROJECT_DIR, tool
 

@@ -7,14 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from components.cli import FAIL_ON_CHOICES
-from components.preview import FailOn
+from vllm_fleet.cli import FAIL_ON_CHOICES
+from vllm_fleet.preview import FailOn
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 _LOADED_AFTER = """
 import json, sys
-from components.cli import main
+from vllm_fleet.cli import main
 code = main(sys.argv[1:])
 print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
@@ -32,14 +32,14 @@ def _modules_after(*argv: str) -> tuple[int, set[str]]:
 def test_render_does_not_import_the_preview_package(tmp_path):
     code, modules = _modules_after("render", "dev", "--out", str(tmp_path / "r"), "-q")
     assert code == 0
-    assert "components.render" in modules and "pulumi_kubernetes" in modules
-    assert not {m for m in modules if m.startswith("components.preview")}
+    assert "vllm_fleet.render" in modules and "pulumi_kubernetes" in modules
+    assert not {m for m in modules if m.startswith("vllm_fleet.preview")}
 
 
 def test_a_bad_stack_name_loads_no_pulumi_program(tmp_path):
     code, modules = _modules_after("render", "no-such-stack", "--out", str(tmp_path / "r"))
     assert code == 2
-    assert "components.fleet" not in modules and "components.preview" not in modules
+    assert "components.fleet" not in modules and "vllm_fleet.preview" not in modules
 
 
 def test_the_cli_offers_exactly_the_fail_on_policies_the_preview_knows():

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from components.config import load_fleet
-from components.errors import ConfigError
-from components.plan import plan_fleet
-from components.render import load_project, stack_config
+from vllm_fleet.config import load_fleet
+from vllm_fleet.errors import ConfigError
+from vllm_fleet.plan import plan_fleet
+from vllm_fleet.render import load_project, stack_config
 
 from .conftest import PROJECT_DIR, base_config, with_model
 
@@ -210,7 +210,7 @@ def test_readme_two_problem_example_is_one_run(registry):
         "vllm-fleet:models[0].gpusPerPod: 16 GPUs per pod exceeds nodePool.gpusPerNode (8); a pod can't span nodes, so use at most 8",
         "vllm-fleet:models[0].parallelism: unknown key 'tensr' (did you mean 'tensor'?)",
     ]
-    # The README's sample (generated from stacks/Pulumi.dev.yaml by components/docs_samples.py, kept fresh by
+    # The README's sample (generated from stacks/Pulumi.dev.yaml by vllm_fleet/docs_samples.py, kept fresh by
     # tests/test_docs_samples.py) shows the same pair: the typo and the plan error of one model, in one run.
     readme = (PROJECT_DIR / "README.md").read_text()
     assert (
@@ -314,7 +314,7 @@ def cli_config():
 
 
 def test_cli_values_that_nest_too_deep_name_their_key(cli_config):
-    from components.stack_config import read_stack_config
+    from vllm_fleet.stack_config import read_stack_config
 
     cli_config({"vllm-fleet:models": "[" * 100 + "]" * 100, "vllm-fleet:namespace": "a"})
     with pytest.raises(ConfigError) as raised:
@@ -323,7 +323,7 @@ def test_cli_values_that_nest_too_deep_name_their_key(cli_config):
 
 
 def test_cli_values_of_the_wrong_shape_are_config_errors_with_key_paths(cli_config, registry):
-    from components.stack_config import read_stack_config
+    from vllm_fleet.stack_config import read_stack_config
 
     cli_config({
         "vllm-fleet:namespace": "llm",
@@ -341,7 +341,7 @@ def test_cli_values_of_the_wrong_shape_are_config_errors_with_key_paths(cli_conf
 
 
 def test_a_huge_cli_value_is_refused(cli_config):
-    from components.stack_config import read_stack_config
+    from vllm_fleet.stack_config import read_stack_config
 
     cli_config({"vllm-fleet:namespace": "x" * (3 * 1024 * 1024)})
     with pytest.raises(ConfigError) as raised:

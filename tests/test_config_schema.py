@@ -9,8 +9,8 @@ import jsonschema
 import pytest
 import yaml
 
-from components import config_schema
-from components.config_schema import README, SCHEMA_FILE, builtin_registry, config_reference, schema_text
+from vllm_fleet import config_schema
+from vllm_fleet.config_schema import README, SCHEMA_FILE, builtin_registry, config_reference, schema_text
 from .conftest import PROJECT_DIR, STACKS
 
 
@@ -24,12 +24,12 @@ def _stack(name: str) -> dict:
 
 
 def test_the_shipped_schema_is_generated_from_the_current_models():
-    assert SCHEMA_FILE.read_text() == schema_text(builtin_registry()), "run: python -m components.config_schema"
+    assert SCHEMA_FILE.read_text() == schema_text(builtin_registry()), "run: python -m vllm_fleet.config_schema"
 
 
 def test_the_readme_config_reference_matches_the_models():
     text = README.read_text()
-    assert config_schema.readme_with_reference(text) == text, "run: python -m components.config_schema"
+    assert config_schema.readme_with_reference(text) == text, "run: python -m vllm_fleet.config_schema"
     for key in ("models[].replicas", "models[].workload", "models[].addons", "defaults.workload", "nodePool.gpusPerNode"):
         assert f"| `{key}` |" in config_reference()
 

@@ -15,8 +15,8 @@ import sys
 import kubernetes_validate
 import pytest
 
-from components.cli import plan_table
-from components.render import load_project, render_stack, write_render
+from vllm_fleet.cli import plan_table
+from vllm_fleet.render import load_project, render_stack, write_render
 from .dataplane_support import ALLUXIO, PROJECT, SRIOV, WHEREABOUTS, config, model, render, secret
 from .test_caches import JINDO, JUICEFS
 from .test_networks import RDMA_FABRICS
@@ -152,7 +152,7 @@ def test_plan_table_states_the_network_of_every_model(renders, tmp_path):
 
 
 def test_all_stacks_render_from_the_cli(tmp_path):
-    from components.cli import main
+    from vllm_fleet.cli import main
 
     assert main(["--project-dir", str(PROJECT), "render", "--all-stacks", "--out", str(tmp_path), "-q"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(STACKS)

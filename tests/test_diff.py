@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from components.preview import FailOn, Op, Snapshot, Status, compare, should_fail
-from components.preview.claims import Removal, removal
-from components.preview.danger import Hazard
-from components.preview.diff import Resource, format_path
-from components.preview.report import render_markdown, render_text
-from components.preview.rules import forces_replacement
-from components.preview.verdict import failed_render
+from vllm_fleet.preview import FailOn, Op, Snapshot, Status, compare, should_fail
+from vllm_fleet.preview.claims import Removal, removal
+from vllm_fleet.preview.danger import Hazard
+from vllm_fleet.preview.diff import Resource, format_path
+from vllm_fleet.preview.report import render_markdown, render_text
+from vllm_fleet.preview.rules import forces_replacement
+from vllm_fleet.preview.verdict import failed_render
 
 NS = "llm-test"
 STACK_URN = "urn:pulumi:test::vllm-fleet::pulumi:pulumi:Stack$"

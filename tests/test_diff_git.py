@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.cli import main
-from components.preview import Op, Status, compare
-from components.preview.danger import Hazard
-from components.preview.sources import Side, base_side, working_tree_side
+from vllm_fleet.cli import main
+from vllm_fleet.preview import Op, Status, compare
+from vllm_fleet.preview.danger import Hazard
+from vllm_fleet.preview.sources import Side, base_side, working_tree_side
 
 PROJECT = Path(__file__).resolve().parent.parent
-COPIED = ("Pulumi.yaml", "__main__.py", "pyproject.toml", "components", "templates")
+COPIED = ("Pulumi.yaml", "__main__.py", "pyproject.toml", "components", "vllm_fleet", "templates")
 STACK = "ci"
 NS = "llm-ci"
 
@@ -143,7 +143,7 @@ def test_changed_engine_arg_replaces_the_entrypoints_and_rolls_the_pod(work, bas
 
 def test_changed_service_name_replaces_the_stateful_set(work, base_snapshot, tmp_path):
     # serviceName comes from code, not config: the head side must run the working tree's code.
-    plan = work / "components" / "names.py"
+    plan = work / "vllm_fleet" / "names.py"
     plan.write_text(plan.read_text().replace('return f"{self.model}-group"', 'return f"{self.model}-peers"'))
     diff = _preview(work, base_snapshot, tmp_path)
     ops = _ops(diff)
@@ -276,7 +276,7 @@ def test_api_key_rotation_replaces_the_secret_and_rolls_the_heads(work, base_sna
 
 def _run_tool(tool_dir: Path, project: Path) -> int:
     """`vllm-fleet diff --fail-on danger` run by the code in `tool_dir`, against the tree in `project`."""
-    command = [sys.executable, "-m", "components.cli", "--project-dir", str(project), "diff", STACK, "--base", "base",
+    command = [sys.executable, "-m", "vllm_fleet.cli", "--project-dir", str(project), "diff", STACK, "--base", "base",
                "--fail-on", "danger"]
     env = dict(os.environ, PYTHONPATH=str(tool_dir), PYTHONDONTWRITEBYTECODE="1")
     return subprocess.run(command, cwd=tool_dir, env=env, capture_output=True, text=True, check=False).returncode
@@ -287,7 +287,7 @@ def test_a_pr_cannot_turn_off_its_own_gate_when_the_base_tool_judges_it(work, ba
 
     This is the arrangement offline-diff.yml uses: the tool comes from a checkout of the base commit.
     """
-    danger = work / "components" / "preview" / "danger.py"
+    danger = work / "vllm_fleet" / "preview" / "danger.py"
     danger.write_text(danger.read_text().replace(
         "    return sorted(found, key=lambda finding: not finding.is_danger)", "    return []"))
     _edit_stack(work, lambda models: models[0]["storage"].update({"storageClass": "fast-nvme"}))

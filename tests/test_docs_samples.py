@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from components.docs_samples import (
+from vllm_fleet.docs_samples import (
     PROJECT_DIR,
     REFRESH_COMMAND,
     SAMPLE,
@@ -75,5 +75,5 @@ def test_an_unknown_sample_is_an_error(runs):
 
 def test_a_sample_change_that_no_longer_applies_names_where_to_fix_it(tmp_path: Path):
     project = _copy_project(tmp_path / "p")
-    with pytest.raises(SampleError, match="components/docs_samples.py"):
+    with pytest.raises(SampleError, match="vllm_fleet/docs_samples.py"):
         _apply(project, (Edit("prod", "no-such-model", ("parallelism", "tensor"), 2, "x"),))

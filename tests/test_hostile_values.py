@@ -24,11 +24,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from components import templates
-from components.plan import Names, PlanError
-from components.plugins import Registry
-from components.plugins.types import ObjectSpec, WeightsPlan
-from components.stack_config import SecretValue
+from vllm_fleet import templates
+from vllm_fleet.plan import Names, PlanError
+from vllm_fleet.plugins import Registry
+from vllm_fleet.plugins.types import ObjectSpec, WeightsPlan
+from vllm_fleet.stack_config import SecretValue
 from .dataplane_support import ALLUXIO, config, model, plans
 
 TEMPLATE_DIR = Path(templates.TEMPLATE_DIR)

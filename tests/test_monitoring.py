@@ -13,16 +13,16 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from components.builtin.monitoring import (
+from vllm_fleet.builtin.monitoring import (
     ALERTS,
     MonitoringAddon,
     MonitoringSettings,
     alert_rules,
     stack_dashboard,
 )
-from components.constants import DEFAULT_IMAGE, RAY_PORTS
-from components.errors import PlanError
-from components.names import image_tag
+from vllm_fleet.constants import DEFAULT_IMAGE, RAY_PORTS
+from vllm_fleet.errors import PlanError
+from vllm_fleet.names import image_tag
 
 from .dataplane_support import PROJECT, config, model, plan
 from .monitoring_support import VLLM_METRIC, full_object, ray_plan_with_fetch_and_cache

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.builtin.monitoring import MonitoringAddon, MonitoringSettings
-from components.constants import RAY_PORTS
+from vllm_fleet.builtin.monitoring import MonitoringAddon, MonitoringSettings
+from vllm_fleet.constants import RAY_PORTS
 
 from .dataplane_support import config, model, plan
 

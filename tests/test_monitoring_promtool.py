@@ -14,7 +14,7 @@ import re
 import pytest
 import yaml
 
-from components.builtin.monitoring import ALERTS, MonitoringSettings, prometheus_rule, stack_dashboard
+from vllm_fleet.builtin.monitoring import ALERTS, MonitoringSettings, prometheus_rule, stack_dashboard
 
 from .dataplane_support import config, model, plan
 from .monitoring_support import expressions_file, promtool, promtool_tests, ray_plan_with_fetch_and_cache, rule_file

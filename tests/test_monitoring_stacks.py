@@ -10,8 +10,8 @@ import sys
 import pytest
 import yaml
 
-from components.builtin.monitoring import MonitoringAddon
-from components.plugins import Registry
+from vllm_fleet.builtin.monitoring import MonitoringAddon
+from vllm_fleet.plugins import Registry
 
 from .conftest import PROJECT_DIR, objects_of
 from .dataplane_support import config, model, one_issue, render
@@ -33,7 +33,7 @@ def _dashboard_rows(rendered) -> list[str]:
 def test_the_add_on_is_registered_by_its_entry_point():
     registry = Registry.discover()
     assert "monitoring" in registry.names("addon")
-    entry = 'addon.monitoring" = "components.builtin.monitoring:MonitoringAddon"'
+    entry = 'addon.monitoring" = "vllm_fleet.builtin.monitoring:MonitoringAddon"'
     assert entry in (PROJECT_DIR / "pyproject.toml").read_text()
     assert MonitoringAddon.kind == "addon" and MonitoringAddon.name == "monitoring"
 

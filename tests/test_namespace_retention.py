@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.config import load_fleet
-from components.plan import namespace_must_be_retained, plan_fleet, weights_claims
+from vllm_fleet.config import load_fleet
+from vllm_fleet.plan import namespace_must_be_retained, plan_fleet, weights_claims
 
 from .conftest import base_config
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.errors import PlanError
-from components.gpu_plan import GpuPlan, plan_gpus
+from vllm_fleet.errors import PlanError
+from vllm_fleet.gpu_plan import GpuPlan, plan_gpus
 
 # (tensor, pipeline, gpus_per_node, gpus_per_pod, uniform) -> (head, worker, workers)
 CASES = {
@@ -90,9 +90,9 @@ def test_native_rejection_lists_valid_choices():
 
 # ------------------------------------------------- names, collisions, no-ops
 
-from components.config import load_fleet  # noqa: E402
-from components.errors import ConfigError  # noqa: E402
-from components.plan import NAME_LIMITS, plan_fleet, planned_names  # noqa: E402
+from vllm_fleet.config import load_fleet  # noqa: E402
+from vllm_fleet.errors import ConfigError  # noqa: E402
+from vllm_fleet.plan import NAME_LIMITS, plan_fleet, planned_names  # noqa: E402
 
 from .conftest import base_config, with_model  # noqa: E402
 
@@ -107,8 +107,8 @@ def plan_problems(config, registry) -> list[str]:
 
 def test_planned_names_are_exactly_the_rendered_objects(stack_renders, registry, project):
     """The collision check sees what the program makes: the same (kind, name) set, for every shipped stack."""
-    from components.render import stack_config  # the raw config as the program reads it
-    from components.stack_config import SecretValue
+    from vllm_fleet.render import stack_config  # the raw config as the program reads it
+    from vllm_fleet.stack_config import SecretValue
 
     for stack, render in stack_renders.items():
         config, _ = stack_config(project, stack)

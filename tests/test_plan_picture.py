@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from components.plan_picture import MemoryRow, PlanPictureInput, memory_table, mermaid_text, plan_mermaid, plan_svg
+from vllm_fleet.plan_picture import MemoryRow, PlanPictureInput, memory_table, mermaid_text, plan_mermaid, plan_svg
 
 MERMAID_DIR = Path(__file__).resolve().parent / "mermaid"
 SVG = "{http://www.w3.org/2000/svg}"

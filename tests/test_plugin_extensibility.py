@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from components.plugins import Registry
+from vllm_fleet.plugins import Registry
 from .dataplane_support import config, issues, model, named, one_issue, pod_spec, render
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "acme_fabric"
@@ -68,8 +68,8 @@ def test_unknown_plugin_name_lists_the_available_ones():
 
 
 def test_none_is_reserved_for_switching_a_slot_off():
-    from components.errors import PluginValidationError
-    from components.builtin.networks import RdmaSharedNetwork
+    from vllm_fleet.errors import PluginValidationError
+    from vllm_fleet.builtin.networks import RdmaSharedNetwork
 
     none = type("NoneNetwork", (RdmaSharedNetwork,), {"name": "none"})()
     with pytest.raises(PluginValidationError, match="reserved"):

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from components.errors import PluginValidationError
-from components.plugins import PLUGIN_GROUP, Registry
-from components.plugins.registry import validate_plugin
+from vllm_fleet.errors import PluginValidationError
+from vllm_fleet.plugins import PLUGIN_GROUP, Registry
+from vllm_fleet.plugins.registry import validate_plugin
 
 from .conftest import PROJECT_DIR, with_model
 
@@ -84,7 +84,7 @@ def _render_in_subprocess(project_dir: Path, site: Path, out: Path) -> subproces
     inherited = [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(PROJECT_DIR), *inherited])}
     return subprocess.run(
-        [sys.executable, "-m", "components.cli", "--project-dir", str(project_dir), "render", "test", "--out", str(out)],
+        [sys.executable, "-m", "vllm_fleet.cli", "--project-dir", str(project_dir), "render", "test", "--out", str(out)],
         env=env, capture_output=True, text=True,
     )
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 import pytest
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
 
-from components.render import RenderedResource
+from vllm_fleet.render import RenderedResource
 
 from .conftest import PROJECT_DIR, STACKS
 

@@ -10,9 +10,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from components.cli import main as cli_main
-from components.errors import ConfigError
-from components.render import render_stack, write_render
+from vllm_fleet.cli import main as cli_main
+from vllm_fleet.errors import ConfigError
+from vllm_fleet.render import render_stack, write_render
 
 from .conftest import PROJECT_DIR, STACKS, objects_of, tool, with_model
 
@@ -25,7 +25,7 @@ def test_every_environment_has_a_stack():
 
 @pytest.fixture(scope="module", params=STACKS)
 def rendered(request):
-    from components.render import load_project
+    from vllm_fleet.render import load_project
 
     return render_stack(load_project(PROJECT_DIR), request.param)
 
@@ -52,7 +52,7 @@ def test_gpus_requested_equal_tp_times_pp(rendered):
 
 
 def test_no_pod_asks_for_more_than_a_node(rendered, project):
-    from components.render import stack_config
+    from vllm_fleet.render import stack_config
 
     config, _ = stack_config(project, rendered.stack)
     default_pool = json.loads(config["vllm-fleet:nodePool"])
@@ -96,7 +96,7 @@ def test_recommended_labels(rendered):
 
 
 def test_weights_claims_are_protected_by_default(rendered, project):
-    from components.render import stack_config
+    from vllm_fleet.render import stack_config
 
     config, _ = stack_config(project, rendered.stack)
     opted_out = {
@@ -182,7 +182,7 @@ def test_write_render_writes_every_object(rendered, tmp_path):
 
 
 def test_bad_config_registers_nothing(render_config, monkeypatch):
-    from components import render as render_module
+    from vllm_fleet import render as render_module
 
     registered = []
     original = render_module._RecordingMonitor.RegisterResource

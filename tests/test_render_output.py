@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import render as render_module
-from components.render import PURE_DUMPER, to_yaml
+from vllm_fleet import render as render_module
+from vllm_fleet.render import PURE_DUMPER, to_yaml
 
 from .dataplane_support import render
 from .test_dataplane_render import _every_plugin

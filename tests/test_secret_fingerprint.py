@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.secret_fingerprint import ANNOTATION_API_KEY_FINGERPRINT, UNDECRYPTED, secret_fingerprint
-from components.stack_config import SecretValue
+from vllm_fleet.secret_fingerprint import ANNOTATION_API_KEY_FINGERPRINT, UNDECRYPTED, secret_fingerprint
+from vllm_fleet.stack_config import SecretValue
 
 KEYS = ["sk-one", "sk-two", "sk-one ", "a" * 64, "ключ-🔑"]
 

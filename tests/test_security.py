@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from components import render as render_module
-from components.config import load_fleet
-from components.errors import ConfigError
-from components.stack_config import SecretValue
+from vllm_fleet import render as render_module
+from vllm_fleet.config import load_fleet
+from vllm_fleet.errors import ConfigError
+from vllm_fleet.stack_config import SecretValue
 
 from .conftest import base_config, objects_of, with_model
 

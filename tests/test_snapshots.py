@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from components.render import write_render
+from vllm_fleet.render import write_render
 from .conftest import PROJECT_DIR, STACKS
 from .test_workloads import write_groups_render
 

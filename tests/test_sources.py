@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from components import render as render_module
+from vllm_fleet import render as render_module
 from .dataplane_support import (
     ALLUXIO,
     TOKEN,
@@ -293,7 +293,7 @@ def _selectors(obj):
 
 
 def test_no_group_selector_in_any_rendered_stack_selects_a_fetch_pod(tmp_path):
-    from components.render import load_project, render_stack
+    from vllm_fleet.render import load_project, render_stack
 
     from .dataplane_support import PROJECT
     from .test_dataplane_render import STACKS, _every_plugin

@@ -9,9 +9,12 @@ import pytest
 
 from .conftest import PROJECT_DIR
 
-PACKAGE = PROJECT_DIR / "components"
+#: The Pulumi layer (`components/`) and everything else (`vllm_fleet/`): one import graph.
+PACKAGES = (PROJECT_DIR / "components", PROJECT_DIR / "vllm_fleet")
+PACKAGE = PROJECT_DIR / "vllm_fleet"
+_ROOTS = tuple(package.name for package in PACKAGES)
 #: What a built-in plugin may import from the project: the SDK, the public constants, its siblings.
-PLUGIN_IMPORTS_ALLOWED = ("components.sdk", "components.constants", "components.builtin")
+PLUGIN_IMPORTS_ALLOWED = ("vllm_fleet.sdk", "vllm_fleet.constants", "vllm_fleet.builtin")
 MAX_FUNCTION_LINES = 60
 
 
@@ -42,11 +45,11 @@ def _runtime_imports(path: Path) -> set[str]:
                 if child.level:
                     anchor = package.split(".")[: len(package.split(".")) - child.level + 1]
                     base = ".".join(anchor + ([base] if base else []))
-                if base.startswith("components"):
+                if base.startswith(_ROOTS):
                     found.add(base)
                     found.update(f"{base}.{alias.name}" for alias in child.names if (PACKAGE.parent / f"{base}.{alias.name}".replace(".", "/")).with_suffix(".py").exists())
             elif isinstance(child, ast.Import):
-                found.update(alias.name for alias in child.names if alias.name.startswith("components"))
+                found.update(alias.name for alias in child.names if alias.name.startswith(_ROOTS))
             visit(child)
 
     visit(ast.parse(path.read_text()))
@@ -55,7 +58,7 @@ def _runtime_imports(path: Path) -> set[str]:
 
 def _graph() -> dict[str, set[str]]:
     """Module -> project modules it imports at run time; importing `a.b.c` also runs `a.b` (its package)."""
-    modules = {_module(path): path for path in PACKAGE.rglob("*.py")}
+    modules = {_module(path): path for package in PACKAGES for path in package.rglob("*.py")}
 
     def with_packages(target: str) -> set[str]:
         parts = target.split(".")
@@ -102,8 +105,8 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_import_graph_has_no_cycle():
     graph = _graph()
-    assert {"components.config", "components.plan", "components.sdk", "components.builtin.workloads"} <= graph.keys()
-    assert "components.plan" in graph["components.sdk"] and "components.config" in graph["components.plan"]
+    assert {"vllm_fleet.config", "vllm_fleet.plan", "vllm_fleet.sdk", "vllm_fleet.builtin.workloads"} <= graph.keys()
+    assert "vllm_fleet.plan" in graph["vllm_fleet.sdk"] and "vllm_fleet.config" in graph["vllm_fleet.plan"]
     assert _cycles(graph) == []
 
 
@@ -113,22 +116,35 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_config_and_plan_import_no_plugin_implementation():
     graph = _graph()
-    for module in ("components.config", "components.plan", "components.sdk"):
-        assert not [m for m in graph[module] if m.startswith("components.builtin")], module
+    for module in ("vllm_fleet.config", "vllm_fleet.plan", "vllm_fleet.sdk"):
+        assert not [m for m in graph[module] if m.startswith("vllm_fleet.builtin")], module
 
 
 @pytest.mark.parametrize("path", sorted((PACKAGE / "builtin").glob("*.py")), ids=lambda p: p.name)
 def test_builtin_plugins_import_only_the_sdk(path):
     forbidden = sorted(m for m in _runtime_imports(path) if not m.startswith(PLUGIN_IMPORTS_ALLOWED))
-    assert not forbidden, f"{path.name} imports {forbidden}; plugins use components.sdk"
+    assert not forbidden, f"{path.name} imports {forbidden}; plugins use vllm_fleet.sdk"
 
 
 def test_no_function_is_longer_than_the_limit():
     long = []
-    for path in sorted(PACKAGE.rglob("*.py")):
+    for path in sorted(path for package in PACKAGES for path in package.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 lines = node.end_lineno - node.lineno + 1
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{path.relative_to(PROJECT_DIR)}:{node.lineno} {node.name} ({lines} lines)")
     assert not long, "\n".join(long)
+
+
+def test_the_pulumi_layer_holds_only_components():
+    """components/ is the home of the Pulumi ComponentResources; config, plan, plugins and tools live in vllm_fleet/."""
+    graph = _graph()
+    pulumi_layer = [name for name in graph if name.startswith("components.")]
+    assert pulumi_layer, "no module found under components/"
+    for name in pulumi_layer:
+        source = (PROJECT_DIR / name.replace(".", "/")).with_suffix(".py").read_text()
+        assert "import pulumi" in source or name.endswith("_k8s"), f"{name} registers nothing: move it to vllm_fleet/"
+    assert not [m for m in graph if m.startswith("vllm_fleet.") and "components" in " ".join(graph[m])], (
+        "vllm_fleet imports the Pulumi layer"
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.render import load_project
+from vllm_fleet.render import load_project
 
 from .conftest import tool
 
@@ -82,7 +82,7 @@ def _checkouts(workflow: dict) -> dict[str, dict]:
 
 
 def test_the_gate_runs_the_base_tool_and_never_installs_the_pr():
-    """A PR that edits components/preview/danger.py must not judge itself (test_diff_git proves the harm)."""
+    """A PR that edits vllm_fleet/preview/danger.py must not judge itself (test_diff_git proves the harm)."""
     workflow = _load("offline-diff.yml")
     checkouts = _checkouts(workflow)
     tool_dir = next(path for path, options in checkouts.items() if options.get("ref") == BASE_SHA)
@@ -95,7 +95,7 @@ def test_the_gate_runs_the_base_tool_and_never_installs_the_pr():
     (diff,) = [s for s in steps if "diff --all-stacks" in s.get("run", "")]
     # Run from the base folder (first on sys.path) as a module, against the PR's tree, compared with the base commit.
     assert diff.get("working-directory") == tool_dir
-    assert "python -m components.cli" in diff["run"] and f'--project-dir "$GITHUB_WORKSPACE/{pr_dir}"' in diff["run"]
+    assert "python -m vllm_fleet.cli" in diff["run"] and f'--project-dir "$GITHUB_WORKSPACE/{pr_dir}"' in diff["run"]
     assert diff["env"]["BASE_SHA"] == BASE_SHA and '--base "$BASE_SHA"' in diff["run"]
     # The PR's program runs to be rendered: it gets no handle on the step's outputs or environment.
     for name in ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH"):

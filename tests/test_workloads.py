@@ -15,9 +15,9 @@ from typing import Any, Optional
 import kubernetes_validate
 import pytest
 
-from components.cli import plan_table
-from components.constants import ENTRYPOINT_DIR
-from components.render import write_render
+from vllm_fleet.cli import plan_table
+from vllm_fleet.constants import ENTRYPOINT_DIR
+from vllm_fleet.render import write_render
 from .dataplane_support import config, issues, model, named, of_kind, one_issue, plan, render
 
 LWS = {"type": "leaderworkerset"}

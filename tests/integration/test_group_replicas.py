@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from components.constants import CACHE_DIR, ENTRYPOINT_DIR
+from vllm_fleet.constants import CACHE_DIR, ENTRYPOINT_DIR
 from ..dataplane_support import named, of_kind, render
 from ..test_workloads import POD_INDEX, kubelet_env
 from .test_ray_group import FAKE_VLLM, PYTHON_BIN, Network, netns_unusable, run, wait_until

@@ -46,9 +46,9 @@ import jinja2
 import pytest
 import yaml
 
-from components import templates
-from components.constants import RAY_PORTS
-from components.render import load_project, render_stack
+from vllm_fleet import templates
+from vllm_fleet.constants import RAY_PORTS
+from vllm_fleet.render import load_project, render_stack
 
 from ..conftest import tool
 

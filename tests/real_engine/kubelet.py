@@ -46,7 +46,7 @@ from pathlib import Path
 
 import yaml
 
-from components.render import load_project, render_stack
+from vllm_fleet.render import load_project, render_stack
 from tests.integration import test_ray_group as ray_harness
 from tests.integration.test_ray_group import Network, run, wait_until
 

@@ -3,7 +3,7 @@
 Pure modules with plain inputs, so the plan (per role, per replica) can call
 them without this package knowing the stack config:
 
-- `model_info`: the catalog (`components/data/model_catalog.yaml`), `modelInfo:` blocks, local config.json;
+- `model_info`: the catalog (`vllm_fleet/data/model_catalog.yaml`), `modelInfo:` blocks, local config.json;
 - `gpus`: memory of a GPU type, a MIG profile, or an explicit `gpuMemory`;
 - `memory`: the rules vLLM enforces at start and the memory plan of one GPU;
 - `inputs`: the per-model keys (`modelInfo`, `modelConfigFile`, `accelerator`, `gpuMemory`) and engine args;

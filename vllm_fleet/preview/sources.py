@@ -2,7 +2,7 @@
 
 The base must be rendered by the base's program, not the working tree's: a PR
 that changes a component would otherwise change both sides and show nothing.
-So each side runs `python -m components.cli render` in a subprocess, with its
+So each side runs `python -m vllm_fleet.cli render` in a subprocess, with its
 own checkout first on PYTHONPATH (the `components` package and `templates/`
 then come from that checkout). Plugins are found through entry points, which
 belong to the *installed* package; a shim dist-info built from the checkout's
@@ -130,7 +130,7 @@ class Side:
             paths.append(str(shim))
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         env["PYTHONPATH"] = os.pathsep.join(paths + [p for p in [os.environ.get("PYTHONPATH")] if p])
-        command = [sys.executable, "-m", "components.cli", "--project-dir", ".", "render", stack, "--out", str(out), "-q"]
+        command = [sys.executable, "-m", "vllm_fleet.cli", "--project-dir", ".", "render", stack, "--out", str(out), "-q"]
         result = subprocess.run(command, cwd=self.directory, env=env, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             return Rendered(error=f"{stack} does not render at {self.label}:\n{_error_text(result.stderr)}")

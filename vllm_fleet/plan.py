@@ -56,7 +56,7 @@ class ModelPlan:
     notes: tuple[str, ...] = field(default_factory=tuple)
     #: Where the head reads VLLM_API_KEY, when the stack sets a key.
     api_key: Optional[SecretKeyRef] = None
-    #: Changes with the API key (components/secret_fingerprint.py): the pods that read the key roll on rotation.
+    #: Changes with the API key (vllm_fleet/secret_fingerprint.py): the pods that read the key roll on rotation.
     api_key_fingerprint: Optional[str] = None
     api_access: Optional[ApiAccess] = None
     cache: Optional[CachePlan] = None

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .render import Render
 
 # Each command imports what it uses when it runs: `render` never loads the preview
-# package, and `--help` loads neither (`python -X importtime -m components.cli render ...`).
+# package, and `--help` loads neither (`python -X importtime -m vllm_fleet.cli render ...`).
 FAIL_ON_CHOICES = ("never", "danger", "any-change")
 
 

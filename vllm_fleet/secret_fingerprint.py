@@ -19,7 +19,7 @@ StatefulSet `spec` into `[secret]` and hide every other change from
 The offline render can't decrypt the key (it sees the placeholder
 `[secret]`); the fingerprint of a placeholder is the placeholder, and the
 offline diff learns of a rotation from the stack file's ciphertext instead
-(components/preview/secrets.py).
+(vllm_fleet/preview/secrets.py).
 """
 
 from __future__ import annotations

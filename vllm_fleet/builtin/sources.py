@@ -9,7 +9,7 @@ Job skips Pulumi's await), no pod ever serves half a model, and a source change
 template (pulumi-kubernetes replaces a Job whose template changes) and part of
 the pods' wait script (they roll). The claim is protected like any `new-pvc`
 claim. Credentials reach the Job only as Secret references. Values reach the
-scripts only through the shell template environment (`components/templates.py`).
+scripts only through the shell template environment (`vllm_fleet/templates.py`).
 """
 
 from __future__ import annotations

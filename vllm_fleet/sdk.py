@@ -4,7 +4,7 @@ A plugin is plain data in, plain data out: it reads the `ModelPlan` (or its
 `RolePlan`s), and returns the vocabulary below (`ObjectSpec`, `PodAdditions`,
 `WeightsPlan`, ...). It raises `PlanError` for settings that can't work with the
 plan; the core reports them with the key path of the setting. Modules in
-`components/builtin/` import only from here (and the public `constants`), so
+`vllm_fleet/builtin/` import only from here (and the public `constants`), so
 this list is the contract a third-party plugin can rely on.
 """
 
