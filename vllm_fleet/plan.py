@@ -384,10 +384,9 @@ def plan_fleet(fleet: Fleet) -> list[ModelPlan]:
         plans.append(plan)
         planned.append((spec, plan))
         issues += ineffective_keys(spec, plan) + oversized_objects(spec, plan)
-    names = stack_names(fleet) + [name for spec, plan in planned for name in planned_names(spec, plan)]
-    issues += name_length_issues(names) + collision_issues(names)
-    if not issues:
-        issues += _stack_addons(fleet, plans)[1]
+    stack_objects, stack_issues = _stack_addons(fleet, plans)
+    names = stack_names(fleet, stack_objects) + [name for spec, plan in planned for name in planned_names(spec, plan)]
+    issues += name_length_issues(names) + collision_issues(names) + stack_issues
     if issues:
         raise ConfigError(issues)
     return plans
@@ -508,8 +507,12 @@ NAME_LIMITS: dict[str, tuple[int, str]] = {
 }
 
 
-def stack_names(fleet: Fleet) -> list[PlannedName]:
-    names = []
+def stack_names(fleet: Fleet, stack_objects: tuple[ObjectSpec, ...] | list[ObjectSpec] = ()) -> list[PlannedName]:
+    """The stack's own objects: the namespace, the API-key Secret, what add-ons make once per stack."""
+    names = [
+        PlannedName(o.kind, fleet.config.namespace if o.namespaced else None, o.name, ("defaults", "addons"))
+        for o in stack_objects
+    ]
     if fleet.config.create_namespace:
         names.append(PlannedName("Namespace", None, fleet.config.namespace, ("namespace",)))
     if fleet.config.api_key is not None:
