@@ -86,6 +86,15 @@ def test_probes_are_sized_for_loading_a_large_model(rendered):
         assert timeout > startup["periodSeconds"] * startup["failureThreshold"]
 
 
+def test_ready_follows_health_within_two_seconds_of_kubelet_time(rendered):
+    """The kubelet runs readiness only after startup passes: one period of each is its share of Ready's delay."""
+    for sts in objects_of(rendered, "StatefulSet").values():
+        container = sts["spec"]["template"]["spec"]["containers"][0]
+        delay = container["startupProbe"]["periodSeconds"] + container["readinessProbe"]["periodSeconds"]
+        assert delay <= 2, (sts["metadata"]["name"], delay)
+        assert container["readinessProbe"]["failureThreshold"] * container["readinessProbe"]["periodSeconds"] <= 5
+
+
 def test_recommended_labels(rendered):
     for obj in rendered.objects():
         if obj["kind"] == "Namespace":
