@@ -9,7 +9,8 @@ import pytest
 
 from vllm_fleet.builtin.caches import AlluxioCache
 from vllm_fleet.builtin.storage import NewClaim
-from vllm_fleet.plugins import MountSource, Registry
+from vllm_fleet.plugins import Registry
+from vllm_fleet.sdk import MountSource
 from .dataplane_support import ALLUXIO, config, issues, model, named, one_issue, plan, plans, pod_spec, render
 
 JINDO = {"type": "jindo", "tiers": [{"medium": "SSD", "path": "/mnt/nvme/jindo", "quota": "100Gi"}]}

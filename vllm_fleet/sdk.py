@@ -19,7 +19,16 @@ from .pod_template import pod_template
 from .plugins.fluid import fluid_cache_label, read_through_cache
 from .plugins.multus import network_pod
 from .plugins.probes import make_probes
-from .plugins.protocol import PluginSettings
+from .plugins.protocol import (
+    AddonPlugin,
+    CachePlugin,
+    LauncherPlugin,
+    NetworkPlugin,
+    Plugin,
+    PluginSettings,
+    StoragePlugin,
+    WorkloadPlugin,
+)
 from .plugins.types import (
     CachePlan,
     DerivedName,
@@ -42,6 +51,14 @@ from .validators import DnsSubdomain, PositiveQuantity
 from .templates import render as render_template
 
 __all__ = [
+    # The protocol of each kind (for type checkers; the registry checks them at load).
+    "AddonPlugin",
+    "CachePlugin",
+    "LauncherPlugin",
+    "NetworkPlugin",
+    "Plugin",
+    "StoragePlugin",
+    "WorkloadPlugin",
     "ENTRYPOINT_DIR",
     "FLUID_API",
     "HEAD",

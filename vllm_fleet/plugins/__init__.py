@@ -3,55 +3,11 @@
 Built-in plugins are declared in this project's own `pyproject.toml` under the
 `vllm_fleet.plugins` entry-point group, exactly as a third-party package would
 declare its own. The entry-point name is `<kind>.<name>` (e.g. `launcher.ray`).
+
+This package is the core's side (discovery and checks). What a plugin may use,
+the protocols included, is `vllm_fleet.sdk` and nothing else.
 """
 
-from .protocol import (
-    KIND_METHODS,
-    AddonPlugin,
-    CachePlugin,
-    LauncherPlugin,
-    NetworkPlugin,
-    Plugin,
-    PluginSettings,
-    StoragePlugin,
-    WorkloadPlugin,
-)
 from .registry import PLUGIN_GROUP, Registry
-from .types import (
-    CachePlan,
-    Entrypoints,
-    Membership,
-    MountSource,
-    NetworkPlan,
-    ObjectSpec,
-    PodAdditions,
-    Probes,
-    RolePlan,
-    SecretKeyRef,
-    WeightsPlan,
-)
 
-__all__ = [
-    "KIND_METHODS",
-    "AddonPlugin",
-    "PLUGIN_GROUP",
-    "CachePlan",
-    "CachePlugin",
-    "Entrypoints",
-    "LauncherPlugin",
-    "Membership",
-    "MountSource",
-    "NetworkPlan",
-    "NetworkPlugin",
-    "ObjectSpec",
-    "Plugin",
-    "PluginSettings",
-    "PodAdditions",
-    "Probes",
-    "Registry",
-    "RolePlan",
-    "SecretKeyRef",
-    "StoragePlugin",
-    "WeightsPlan",
-    "WorkloadPlugin",
-]
+__all__ = ["PLUGIN_GROUP", "Registry"]
