@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,8 +29,8 @@ import time
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-# What `vllm-fleet diff` needs in a checkout: the program, its package, templates, plugin entry points.
-PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "pyproject.toml", "components", "vllm_fleet", "templates")
+sys.path.insert(0, str(PROJECT_DIR))
+from vllm_fleet.project_copy import commit_all, copy_program  # noqa: E402
 
 # A realistic mix: single-pod, Ray multi-node, native multi-node, a cache and a fabric.
 SHAPES = [
@@ -66,19 +65,10 @@ def make_project(directory: Path, models: int) -> Path:
     """A copy of the project whose only stack, `bench`, has `models` models, committed in git."""
     import yaml
 
-    directory.mkdir(parents=True)
-    for name in PROJECT_FILES:
-        source = PROJECT_DIR / name
-        if source.is_dir():
-            shutil.copytree(source, directory / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, directory / name)
+    copy_program(directory)
     (directory / "stacks").mkdir()
     (directory / "stacks" / "Pulumi.bench.yaml").write_text(yaml.safe_dump(fleet_config(models)))
-    git = ["git", "-C", str(directory), "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    commit_all(directory, "base")
     return directory
 
 

@@ -19,9 +19,8 @@ from vllm_fleet.cli import main
 from vllm_fleet.preview import Op, Status, compare
 from vllm_fleet.preview.danger import Hazard
 from vllm_fleet.preview.sources import Side, base_side, working_tree_side
+from vllm_fleet.project_copy import commit_all, copy_program
 
-PROJECT = Path(__file__).resolve().parent.parent
-COPIED = ("Pulumi.yaml", "__main__.py", "pyproject.toml", "components", "vllm_fleet", "templates")
 STACK = "ci"
 NS = "llm-ci"
 
@@ -59,18 +58,10 @@ def _git(repo: Path, *args: str) -> str:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """A one-stack copy of the project, committed and tagged `base`."""
-    root = tmp_path_factory.mktemp("fleet")
-    for name in COPIED:
-        source = PROJECT / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, root / name)
+    root = copy_program(tmp_path_factory.mktemp("fleet") / "project")
     (root / "stacks").mkdir()
     (root / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump(CI_STACK, sort_keys=False))
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-qm", "base")
+    commit_all(root, "base")
     _git(root, "tag", "base")
     return root
 

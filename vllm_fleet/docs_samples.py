@@ -21,7 +21,6 @@ import argparse
 import contextlib
 import io
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,11 +31,11 @@ from typing import Any, Callable, Iterator, Optional
 
 import yaml
 
+from .project_copy import copy_program
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DOCUMENTS = ("README.md", "docs/*.md")
 REFRESH_COMMAND = "python -m vllm_fleet.docs_samples --write   (or: make docs-samples)"
-# What `vllm-fleet diff` needs in a checkout: the program, its package, templates, plugin entry points, stacks.
-PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "pyproject.toml", "components", "vllm_fleet", "templates", "stacks")
 SAMPLE = re.compile(r"^<!-- sample: (?P<spec>[^>]+?) -->\n(?P<body>.*?)^<!-- /sample -->$", re.S | re.M)
 BASE_REF = "origin/main"
 
@@ -72,14 +71,8 @@ BAD_CONFIG = (
 
 
 def _copy_project(destination: Path) -> Path:
-    destination.mkdir(parents=True)
-    for name in PROJECT_FILES:
-        source = PROJECT_DIR / name
-        if source.is_dir():
-            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, destination / name)
-    return destination
+    """The program and the stacks as shipped."""
+    return copy_program(destination, extra=("stacks",))
 
 
 def _apply(project: Path, edits: tuple[Edit, ...]) -> None:
