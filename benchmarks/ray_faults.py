@@ -26,14 +26,13 @@ Usage (root, in the venv with ray):
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _rounds import Results, load_note, run_rounds, summary_lines  # noqa: E402  (benchmarks/ is on sys.path)
 from tests.integration import test_ray_group as harness  # noqa: E402  (the test module doubles as the harness)
 
 SCENARIOS = (
@@ -48,19 +47,16 @@ HEALTH_TO_READY = "/health 200 -> head ready"
 HEALTH_TO_READY_GOAL_S = 2.0
 
 
-def summarize(results: dict[str, list[float]], rounds: int, seconds: float, ctx: dict) -> None:
+def summarize(results: Results, rounds: int, seconds: float, ctx: dict) -> None:
     """min / median / max of every event so far (printed after each round, so a cut-short run still reports)."""
     print(f"\nmeasured over {rounds} round(s) in {seconds:.0f} s "
-          f"(poll {ctx['poll_interval_seconds']} s, grace {ctx['watchdog_grace_seconds']} s; "
-          f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):")
-    width = max(map(len, results))
-    print(f"  {'event':<{width}}  {'min':>6}  {'median':>6}  {'max':>6}")
-    for name, values in results.items():
-        print(f"  {name:<{width}}  {min(values):6.1f}  {statistics.median(values):6.1f}  {max(values):6.1f}")
-    worst = max(results[HEALTH_TO_READY])
-    verdict = "met" if worst <= HEALTH_TO_READY_GOAL_S else "MISSED"
-    print(f"goal: {HEALTH_TO_READY} <= {HEALTH_TO_READY_GOAL_S:.0f} s in every round: {verdict} (max {worst:.1f} s)",
-          flush=True)
+          f"(poll {ctx['poll_interval_seconds']} s, grace {ctx['watchdog_grace_seconds']} s; {load_note()}):")
+    print("\n".join(summary_lines(results)))
+    if HEALTH_TO_READY in results:
+        worst = max(results[HEALTH_TO_READY])
+        verdict = "met" if worst <= HEALTH_TO_READY_GOAL_S else "MISSED"
+        print(f"goal: {HEALTH_TO_READY} <= {HEALTH_TO_READY_GOAL_S:.0f} s in every round: {verdict} (max {worst:.1f} s)",
+              flush=True)
 
 
 def main() -> int:
@@ -98,23 +94,15 @@ def main() -> int:
         flush=True,
     )
 
-    results: dict[str, list[float]] = {}
     started = time.monotonic()
-    for r in range(1, args.rounds + 1):
-        logs = args.logs / f"round{r}" if args.logs else None
-        with harness.open_lab(keep_logs_in=logs, ctx=ctx) as lab:
-            for scenario in SCENARIOS:
-                try:
-                    measured = scenario(lab)
-                except AssertionError:
-                    print(lab.dump_logs(), file=sys.stderr)
-                    raise
-                for name, seconds in measured.items():
-                    results.setdefault(name, []).append(seconds)
-                    print(f"round {r}: {name}: {seconds:.1f} s", flush=True)
-
-        summarize(results, r, time.monotonic() - started, ctx)
-    return 0
+    _, missed = run_rounds(
+        args.rounds,
+        lambda r: harness.open_lab(keep_logs_in=args.logs / f"round{r}" if args.logs else None, ctx=ctx),
+        SCENARIOS,
+        lambda lab: lab.dump_logs(),
+        after_round=lambda results, r: summarize(results, r, time.monotonic() - started, ctx),
+    )
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

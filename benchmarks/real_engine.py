@@ -23,7 +23,6 @@ Usage (root, with .venv-vllm: `make vllm-env`):
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -31,17 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _rounds import load_note, run_rounds, summary_lines  # noqa: E402  (benchmarks/ is on sys.path)
 from tests.integration.test_ray_group import netns_unusable  # noqa: E402
 from tests.real_engine import test_ray_pipeline as scenarios  # noqa: E402  (the test module doubles as the harness)
 from tests.real_engine import tiny_model  # noqa: E402
-
-
-def summarize(results: dict[str, list[float]]) -> list[str]:
-    width = max(map(len, results))
-    lines = [f"  {'':<{width}}     min   median      max  (s)"]
-    for name, values in results.items():
-        lines.append(f"  {name:<{width}}  {min(values):6.1f}   {statistics.median(values):6.1f}   {max(values):6.1f}")
-    return lines
 
 
 def main() -> int:
@@ -62,27 +54,22 @@ def main() -> int:
         return 2
     print(f"settings: vLLM CPU build, tiny Llama, PP=2 over Ray in 2 pods; poll {args.poll} s, grace {args.grace} s; "
           f"{rounds} round(s)", flush=True)
-    results: dict[str, list[float]] = {}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="vf-bench-") as scratch:
         weights = Path(scratch) / "weights"
         tiny_model.build(weights / "org" / "tiny")
-        for r in range(1, rounds + 1):
-            logs = args.logs / f"round{r}" if args.logs else None
-            with scenarios.open_ray_cluster(weights, Path(scratch) / f"round{r}", logs, args.poll, args.grace) as cluster:
-                for scenario in scenarios.SCENARIOS:
-                    try:
-                        measured = scenario(cluster)
-                    except AssertionError:
-                        print(cluster.dump_logs(), file=sys.stderr)
-                        raise
-                    for name, seconds in measured.items():
-                        results.setdefault(name, []).append(seconds)
-                        print(f"round {r}: {name}: {seconds:.1f} s", flush=True)
+        results, missed = run_rounds(
+            rounds,
+            lambda r: scenarios.open_ray_cluster(
+                weights, Path(scratch) / f"round{r}", args.logs / f"round{r}" if args.logs else None, args.poll, args.grace
+            ),
+            scenarios.SCENARIOS,
+            lambda cluster: cluster.dump_logs(),
+        )
     print(f"\nreal engine, {rounds} round(s) in {time.monotonic() - started:.0f} s "
-          f"(poll {args.poll} s, grace {args.grace} s):")
-    print("\n".join(summarize(results)))
-    return 0
+          f"(poll {args.poll} s, grace {args.grace} s; {load_note()}):")
+    print("\n".join(summary_lines(results)))
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
