@@ -15,6 +15,7 @@ from .engine_args import engine_flags
 from .errors import ConfigError, Issue, PlanError, key_path
 from .gpu_plan import GpuPlan, plan_gpus
 from .names import Names, common_labels
+from .placement import check_group_selector, check_placement, group_selector
 from .plugins.fluid import check_cache
 from .plugins.multus import check_network
 from .plugins.types import (
@@ -264,6 +265,9 @@ def _workload(spec: ModelSpec, plan: ModelPlan) -> ModelPlan:
     selected = spec.plugins.get("workload")
     if selected is None:
         raise PlanError(("workload",), "a model needs a workload to run its groups: statefulsets or leaderworkerset")
+    # Placement errors point into the model (`models[i].placement`), whichever key chose the workload.
+    check_placement(plan.config.placement, plan.gpus, plan.node_pool)
+    check_group_selector(plan.config.placement, group_selector(selected, plan), selected.plugin.name, plan.replicas)
     roles, scripts = _with_root(selected, plan_roles, plan, selected)
     entrypoints = replace(plan.entrypoints, scripts={**plan.entrypoints.scripts, **scripts})
     plan = replace(plan, roles=roles, entrypoints=entrypoints, workload=selected.plugin.name)

@@ -59,6 +59,17 @@ def _container(plan: "ModelPlan", role: RolePlan) -> dict[str, Any]:
     return container
 
 
+def _affinity(plan: "ModelPlan", role: RolePlan) -> dict[str, Any]:
+    """Preferred node affinity from plugins (a cache's nodes), required pod (anti-)affinity from `placement`."""
+    affinity: dict[str, Any] = {}
+    if plan.pod.preferred_node_affinity:
+        affinity["nodeAffinity"] = {"preferredDuringSchedulingIgnoredDuringExecution": list(plan.pod.preferred_node_affinity)}
+    for field, terms in (("podAffinity", role.placement.pod_affinity), ("podAntiAffinity", role.placement.pod_anti_affinity)):
+        if terms:
+            affinity[field] = {"requiredDuringSchedulingIgnoredDuringExecution": list(terms)}
+    return affinity
+
+
 def _pod_spec(plan: "ModelPlan", role: RolePlan) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
@@ -83,8 +94,11 @@ def _pod_spec(plan: "ModelPlan", role: RolePlan) -> dict[str, Any]:
         spec["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in plan.node_pool.tolerations]
     if plan.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": name} for name in plan.image_pull_secrets]
-    if plan.pod.preferred_node_affinity:
-        spec["affinity"] = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": list(plan.pod.preferred_node_affinity)}}
+    affinity = _affinity(plan, role)
+    if affinity:
+        spec["affinity"] = affinity
+    if role.placement.topology_spread:
+        spec["topologySpreadConstraints"] = list(role.placement.topology_spread)
     if plan.pod.init_containers:
         spec["initContainers"] = list(plan.pod.init_containers)
     return spec
