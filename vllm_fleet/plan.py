@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
+from .capacity.gpus import MIG_RESOURCE
 from .config import ApiAccess, Fleet, ModelConfig, ModelSpec, NodePool, SelectedPlugin, TransportConfig
 from .constants import API_KEY_SECRET, API_KEY_SECRET_KEY, API_PORT, WEIGHTS_VOLUME
 from .engine_args import engine_flags
@@ -16,6 +17,7 @@ from .errors import ConfigError, Issue, PlanError, key_path
 from .gpu_plan import GpuPlan, plan_gpus
 from .names import Names, common_labels
 from .placement import check_group_selector, check_placement, group_selector
+from .placement import describe as describe_placement
 from .plugins.fluid import check_cache
 from .plugins.multus import check_network
 from .plugins.types import (
@@ -144,6 +146,22 @@ def check_network_resource(network: NetworkPlan, node_pool: NodePool) -> None:
         )
 
 
+def mig_profile(gpu_resource: str) -> Optional[str]:
+    """'mig-1g.10gb' for the MIG resource `nvidia.com/mig-1g.10gb`; None for a whole GPU."""
+    return gpu_resource.split("/", 1)[1] if MIG_RESOURCE.match(gpu_resource) else None
+
+
+def check_mig(gpus: GpuPlan, node_pool: NodePool) -> None:
+    """A MIG slice is an isolated part of one GPU: no NVLink or P2P to another slice, so it can't join a TP/PP group."""
+    if mig_profile(node_pool.gpu_resource) and gpus.total_gpus > 1:
+        raise PlanError(
+            ("parallelism",),
+            f"TP×PP = {gpus.total_gpus} on MIG slices ({node_pool.gpu_resource}, nodePool.gpuResource): a slice can't "
+            "take part in tensor or pipeline parallelism across devices; use TP×PP = 1 (one slice) or a whole-GPU "
+            "resource such as nvidia.com/gpu",
+        )
+
+
 def check_claim_sizes(weights: WeightsPlan) -> None:
     """A claim the plan still makes needs a size (a source may leave it out only when a cache reads the origin)."""
     for claim in weights.objects:
@@ -189,6 +207,7 @@ def _first_plan(spec: ModelSpec, fleet: Fleet) -> ModelPlan:
         config.gpus_per_pod,
         uniform_pods=spec.plugins["launcher"].plugin.uniform_pods,
     )
+    check_mig(gpus, node_pool)
     return ModelPlan(
         config=config,
         namespace=fleet.config.namespace,
@@ -318,6 +337,8 @@ def summarize(plan: ModelPlan) -> PlanSummary:
         rdma=bool(plan.network and plan.network.rdma),
         notes=plan.notes,
         weights_claims=weights_claims(plan),
+        gpu_slice=mig_profile(plan.node_pool.gpu_resource) or "",
+        placement=describe_placement(plan.config.placement),
     )
 
 
