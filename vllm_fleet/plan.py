@@ -19,7 +19,7 @@ from .names import Names, common_labels
 from .placement import check_group_selector, check_placement, group_selector
 from .placement import describe as describe_placement
 from .plugins.fluid import check_cache
-from .plugins.multus import check_network
+from .plugins.multus import check_devices, check_network
 from .plugins.types import (
     CachePlan,
     Entrypoints,
@@ -92,6 +92,8 @@ class ModelPlan:
         cpu = parse_quantity(self.config.resources.cpu_per_gpu) * gpus
         memory = parse_quantity(self.config.resources.memory_per_gpu) * gpus
         devices = {self.node_pool.gpu_resource: gpus, **self.pod.extra_resources}
+        if self.network and self.network.resource:
+            devices[self.network.resource] = self.network.devices(gpus)
         return {
             "requests": {"cpu": format_cpu(cpu), "memory": format_bytes(memory), **devices},
             "limits": {"memory": format_bytes(memory), **devices},
@@ -245,6 +247,7 @@ def _network(spec: ModelSpec, plan: ModelPlan) -> Optional[NetworkPlan]:
     network = _with_root(selected, selected.plugin.attachment, selected.settings, plan)
     _with_root(selected, check_network, network)
     _with_root(selected, check_network_resource, network, plan.node_pool)
+    _with_root(selected, check_devices, network, plan.gpus.pod_gpus(), plan.node_pool.rdma_devices_per_node)
     return network
 
 

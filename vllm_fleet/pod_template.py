@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from .constants import ANNOTATION_ENTRYPOINT_CHECKSUM, API_PORT, CACHE_DIR, ENTRYPOINT_DIR, STATE_DIR
+from .plugins.multus import networks_annotation
 from .plugins.types import RolePlan
 from .secret_fingerprint import ANNOTATION_API_KEY_FINGERPRINT
 
@@ -108,6 +109,9 @@ def pod_template(plan: "ModelPlan", role: RolePlan) -> dict[str, Any]:
     """The pods of `role`: labels select them by role, the checksum restarts them when their scripts change."""
     assert plan.entrypoints is not None, "plan_model() fills entrypoints before the workload runs"
     annotations = {ANNOTATION_ENTRYPOINT_CHECKSUM: entrypoint_checksum(plan.entrypoints.scripts), **plan.pod.annotations}
+    if plan.network:
+        # One attachment per RDMA device: the count follows the role's GPUs when there is one NIC per GPU.
+        annotations.update(networks_annotation(plan.network, plan.namespace, plan.network.devices(role.gpus_per_pod)))
     if role.serves_api and plan.api_key_fingerprint is not None:
         annotations[ANNOTATION_API_KEY_FINGERPRINT] = plan.api_key_fingerprint
     return {

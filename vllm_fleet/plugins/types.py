@@ -187,6 +187,13 @@ class NetworkPlan:
     pod: PodAdditions = PodAdditions()
     #: What the fabric's operators make from the attachment, if anything (see `DerivedName`).
     derived_names: tuple[DerivedName, ...] = ()
+    #: RDMA devices (units of `resource`, one interface each) per pod; `one_per_gpu`: as many as the pod's GPUs.
+    devices_per_pod: int = 1
+    one_per_gpu: bool = False
+
+    def devices(self, gpus: int) -> int:
+        """How many devices of `resource` a pod with `gpus` GPUs requests (and attachments it asks Multus for)."""
+        return gpus if self.one_per_gpu else self.devices_per_pod
 
 
 @dataclass(frozen=True)
