@@ -56,7 +56,15 @@ def _templates(render_, name: str) -> dict[str, dict[str, Any]]:
 
 
 def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    return all(labels.get(key) == value for key, value in selector.get("matchLabels", {}).items())
+    """A label selector, evaluated as the API server does (matchLabels and In/NotIn/Exists expressions)."""
+    tests = {
+        "In": lambda e: labels.get(e["key"]) in e["values"],
+        "NotIn": lambda e: labels.get(e["key"]) not in e["values"],
+        "Exists": lambda e: e["key"] in labels,
+    }
+    return all(labels.get(key) == value for key, value in selector.get("matchLabels", {}).items()) and all(
+        tests[e["operator"]](e) for e in selector.get("matchExpressions", [])
+    )
 
 
 # ---------------------------------------------------------------- placement
@@ -70,6 +78,8 @@ def test_pack_on_one_group_of_statefulsets_keeps_head_and_workers_in_one_rack(pl
         assert term["topologyKey"] == RACK and "matchLabelKeys" not in term
         # The one term selects every pod of the group, head and worker alike (and so the pod itself).
         assert all(_selects(term["labelSelector"], t["metadata"]["labels"]) for t in templates.values())
+        # Not the model's other pods (a fetch Job, an add-on's): only members of the group.
+        assert not _selects(term["labelSelector"], {**templates["head"]["metadata"]["labels"], "app.kubernetes.io/component": "fetch"})
         assert "podAntiAffinity" not in template["spec"]["affinity"]
 
 
@@ -94,8 +104,10 @@ def test_strict_pack_on_statefulsets_keeps_other_models_out_of_the_rack(placed):
         affinity = template["spec"]["affinity"]
         assert affinity["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] == RACK
         (anti,) = affinity["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-        expressions = {e["key"]: (e["operator"], e["values"]) for e in anti["labelSelector"]["matchExpressions"]}
-        assert expressions == {"app.kubernetes.io/name": ("In", ["vllm"]), "app.kubernetes.io/instance": ("NotIn", ["sts-strict"])}
+        other_head = {**template["metadata"]["labels"], "app.kubernetes.io/instance": "sts-pack"}
+        assert _selects(anti["labelSelector"], other_head)
+        assert not _selects(anti["labelSelector"], template["metadata"]["labels"])
+        assert not _selects(anti["labelSelector"], {**other_head, "app.kubernetes.io/component": "fetch"})
         assert anti["topologyKey"] == RACK
 
 
@@ -237,3 +249,24 @@ def test_an_hca_prefix_or_exclusion_matches_any_number_of_devices():
     for hca in ("mlx5", "^mlx5_4", "mlx5_0:1,mlx5_1:1,mlx5_2:1,mlx5_3:1"):
         fabric = plan(config(model(network={**SRIOV, "devicesPerPod": 4, "hca": hca})))
         assert fabric.network.env["NCCL_IB_HCA"] == hca
+
+
+def test_strict_pack_by_group_label_keeps_the_models_other_groups_out_too():
+    """A workload with a per-group label but no exclusive placement of its own: the core's anti-affinity covers siblings."""
+    from vllm_fleet.config import Placement
+    from vllm_fleet.placement import role_placement
+    from vllm_fleet.plugins.types import GroupSelector
+
+    selector = GroupSelector({"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": "m"}, ("example.com/group",))
+    placement = Placement.model_validate({"group": "strict-pack", "topologyKey": RACK})
+    terms = role_placement(placement, "m", "worker", False, selector, ("head", "worker"))
+    (affinity,) = terms.pod_affinity
+    others, siblings = terms.pod_anti_affinity
+    assert affinity["matchLabelKeys"] == ["example.com/group"] and siblings["mismatchLabelKeys"] == ["example.com/group"]
+    assert "mismatchLabelKeys" not in others
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {
+        "containers": [{"name": "c", "image": "i"}],
+        "affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": list(terms.pod_affinity)},
+                     "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": list(terms.pod_anti_affinity)}},
+    }}
+    kubernetes_validate.validate(pod, K8S_VERSION, strict=True)

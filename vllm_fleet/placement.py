@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .config import NodePool, Placement
-from .constants import LABEL_INSTANCE, LABEL_NAME
+from .constants import LABEL_COMPONENT, LABEL_INSTANCE, LABEL_NAME
 from .errors import PlanError
 from .gpu_plan import GpuPlan
 from .names import selector_labels
@@ -46,26 +46,33 @@ def check_placement(placement: Placement, gpus: GpuPlan, node_pool: NodePool) ->
         )
 
 
-def _affinity_term(labels: dict[str, str], topology_key: str, match_label_keys: tuple[str, ...] = ()) -> dict[str, Any]:
-    term: dict[str, Any] = {"labelSelector": {"matchLabels": dict(labels)}, "topologyKey": topology_key}
+def _group_pods(labels: dict[str, str], roles: tuple[str, ...]) -> dict[str, Any]:
+    """The group's own pods: its labels, and a role of the group (a fetch Job's or an add-on's pod is no member)."""
+    return {"matchLabels": dict(labels), "matchExpressions": [{"key": LABEL_COMPONENT, "operator": "In", "values": list(roles)}]}
+
+
+def _affinity_term(selector: GroupSelector, roles: tuple[str, ...], topology_key: str) -> dict[str, Any]:
+    term: dict[str, Any] = {"labelSelector": _group_pods(selector.labels, roles), "topologyKey": topology_key}
+    match_label_keys = selector.match_label_keys
     if match_label_keys:
         # The API server adds the pod's own value of each key: the selector then matches its group only.
         term["matchLabelKeys"] = list(match_label_keys)
     return term
 
 
-def _other_groups(model: str, selector: GroupSelector, topology_key: str) -> tuple[dict[str, Any], ...]:
-    """Anti-affinity to every pod of another vllm-fleet model, and to the model's own other groups."""
+def _other_groups(model: str, selector: GroupSelector, roles: tuple[str, ...], topology_key: str) -> tuple[dict[str, Any], ...]:
+    """Anti-affinity to every group member of another vllm-fleet model, and to the model's own other groups."""
     others = {
         "labelSelector": {"matchExpressions": [
             {"key": LABEL_NAME, "operator": "In", "values": ["vllm"]},
             {"key": LABEL_INSTANCE, "operator": "NotIn", "values": [model]},
+            {"key": LABEL_COMPONENT, "operator": "In", "values": list(roles)},
         ]},
         "topologyKey": topology_key,
     }
     if not selector.match_label_keys:
         return (others,)
-    siblings = {"labelSelector": {"matchLabels": dict(selector.labels)}, "topologyKey": topology_key,
+    siblings = {"labelSelector": _group_pods(selector.labels, roles), "topologyKey": topology_key,
                 "mismatchLabelKeys": list(selector.match_label_keys)}
     return (others, siblings)
 
@@ -85,10 +92,12 @@ def check_group_selector(placement: Placement, selector: Optional[GroupSelector]
         )
 
 
-def role_placement(placement: Placement, model: str, role: str, serves_api: bool, selector: Optional[GroupSelector]) -> PodPlacement:
+def role_placement(
+    placement: Placement, model: str, role: str, serves_api: bool, selector: Optional[GroupSelector], roles: tuple[str, ...]
+) -> PodPlacement:
     """The affinity and spread terms of one role's pods (the same for every group of the model).
 
-    `check_group_selector` has refused a pack the workload can't express.
+    `roles` are every role of a group; `check_group_selector` has refused a pack the workload can't express.
     """
     affinity: tuple[dict[str, Any], ...] = ()
     anti_affinity: tuple[dict[str, Any], ...] = ()
@@ -96,9 +105,9 @@ def role_placement(placement: Placement, model: str, role: str, serves_api: bool
     if placement.group and placement.topology_key and selector is not None:
         by_workload = placement.group == "strict-pack" and selector.strict_pack_annotation
         if not by_workload:
-            affinity = (_affinity_term(selector.labels, placement.topology_key, selector.match_label_keys),)
+            affinity = (_affinity_term(selector, roles, placement.topology_key),)
             if placement.group == "strict-pack":
-                anti_affinity = _other_groups(model, selector, placement.topology_key)
+                anti_affinity = _other_groups(model, selector, roles, placement.topology_key)
     if placement.replicas == "spread" and serves_api:
         # One API-serving pod per group: spreading them spreads the groups (packed members follow their head).
         spread = ({

@@ -150,7 +150,7 @@ def with_devices(network: NetworkPlan, settings: MultiDeviceSettings, plan: Mode
     if devices.rdma and settings.rail_optimized:
         # Rail-optimised fabrics: the same NIC index on every node, so traffic stays on one rail switch.
         env["NCCL_CROSS_NIC"] = "0"
-    suffix = f", {most} devices per pod" if most > 1 else ""
+    suffix = ", a device per GPU" if one_per_gpu else (f", {most} devices per pod" if most > 1 else "")
     return replace(devices, env=env, description=network.description + suffix)
 
 
