@@ -136,12 +136,14 @@ def test_pod_resource_matches_its_attachment_in_every_render(renders):
             request = template["metadata"].get("annotations", {}).get("k8s.v1.cni.cncf.io/networks")
             if not request:
                 continue
-            (attachment,) = json.loads(request)
-            nad = nads[attachment["name"]]
-            resource = nad["metadata"].get("annotations", {}).get("k8s.v1.cni.cncf.io/resourceName")
+            # One attachment per RDMA device (several with railOptimized/devicesPerPod), each its own interface.
+            attachments = json.loads(request)
+            assert len({a["interface"] for a in attachments}) == len(attachments)
+            (name,) = {a["name"] for a in attachments}
+            resource = nads[name]["metadata"].get("annotations", {}).get("k8s.v1.cni.cncf.io/resourceName")
             limits = template["spec"]["containers"][0]["resources"]["limits"]
             if resource:
-                assert limits.get(resource) == 1, f"{stack} {sts['metadata']['name']}"
+                assert limits.get(resource) == len(attachments), f"{stack} {sts['metadata']['name']}"
 
 
 def test_plan_table_states_the_network_of_every_model(renders, tmp_path):

@@ -46,7 +46,8 @@ def test_gpus_requested_equal_tp_times_pp(rendered):
             if sts is None:
                 continue
             limits = sts["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
-            gpus = next(v for k, v in limits.items() if k.endswith("/gpu"))
+            # A whole GPU or a MIG slice (nvidia.com/mig-1g.10gb): each is one device of TP×PP.
+            gpus = next(v for k, v in limits.items() if k.endswith("/gpu") or k.startswith("nvidia.com/mig-"))
             requested += gpus * sts["spec"]["replicas"]
         assert requested == summary["tensor"] * summary["pipeline"], name
 

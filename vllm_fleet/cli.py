@@ -41,6 +41,8 @@ def plan_table(render: Render) -> str:
     notes = []
     for name, row in models.items():
         gpus = str(row.total_gpus) if row.replicas == 1 else f"{row.total_gpus} ({row.replicas}×{row.group_gpus})"
+        if row.gpu_slice:  # counts are MIG slices of one GPU, not GPUs
+            gpus = f"{gpus} slice {row.gpu_slice}"
         rows.append((
             name,
             f"{row.tensor}×{row.pipeline}",

@@ -136,6 +136,9 @@ class NodePool(StrictModel):
     )
     node_selector: Labels = Field(default_factory=dict, description="Labels GPU nodes carry.")
     tolerations: list[Toleration] = Field(default_factory=list, description="Taints GPU nodes carry.")
+    rdma_devices_per_node: Optional[int] = Field(
+        None, gt=0, le=MAX_GPUS_PER_NODE, description="RDMA devices (NICs or VFs of the network's pool) one node has; the plan checks each pod's share against it."
+    )
 
 
 class Parallelism(StrictModel):
@@ -149,6 +152,27 @@ class Parallelism(StrictModel):
                 f"TP×PP = {self.tensor * self.pipeline} GPUs exceeds the {MAX_GROUP_GPUS} one group may request"
             )
         return self
+
+
+class Placement(StrictModel):
+    """Where a model's pods land: one group in one topology domain, the groups spread apart (Ray's PACK / STRICT_PACK / SPREAD)."""
+
+    group: Optional[Literal["pack", "strict-pack"]] = Field(
+        None,
+        description="pack: every pod of one group in one `topologyKey` domain (required pod affinity); strict-pack: that, and no other group in the domain.",
+    )
+    topology_key: Optional[QualifiedName] = Field(
+        None, description="Node label of the domain a group packs into (a rack, block or NVLink-domain label); needed by pack and strict-pack."
+    )
+    replicas: Optional[Literal["spread"]] = Field(
+        None, description="spread: the model's groups spread evenly over `spreadTopologyKey` domains (topology spread constraint on the heads)."
+    )
+    spread_topology_key: QualifiedName = Field(
+        "topology.kubernetes.io/zone", description="Node label the groups spread over (zones; kubernetes.io/hostname for nodes)."
+    )
+    when_unsatisfiable: Literal["ScheduleAnyway", "DoNotSchedule"] = Field(
+        "ScheduleAnyway", description="ScheduleAnyway: spread is a preference, a full zone never leaves a group Pending; DoNotSchedule: a rule."
+    )
 
 
 class PodResources(StrictModel):
@@ -222,6 +246,7 @@ class ModelConfig(StrictModel):
     image: Optional[str] = Field(None, description="vLLM image; defaults to vllm-fleet:image.")
     node_pool: Optional[NodePool] = Field(None, description="Overrides vllm-fleet:nodePool for this model.")
     resources: PodResources = Field(default_factory=PodResources, description="CPU/memory per GPU.")
+    placement: Placement = Field(default_factory=Placement, description="Pack a group into one domain, spread the groups apart.")
     shared_memory: PositiveQuantity = Field("16Gi", description="Size limit of /dev/shm (Memory emptyDir).")
     scratch_space: PositiveQuantity = Field(
         "50Gi", description="Size limit of each writable emptyDir (/tmp, compile caches): the root filesystem is read-only."

@@ -9,14 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
+from .capacity.gpus import MIG_RESOURCE
 from .config import ApiAccess, Fleet, ModelConfig, ModelSpec, NodePool, SelectedPlugin, TransportConfig
 from .constants import API_KEY_SECRET, API_KEY_SECRET_KEY, API_PORT, WEIGHTS_VOLUME
 from .engine_args import engine_flags
 from .errors import ConfigError, Issue, PlanError, key_path
 from .gpu_plan import GpuPlan, plan_gpus
 from .names import Names, common_labels
+from .placement import check_group_selector, check_placement, group_selector
+from .placement import describe as describe_placement
 from .plugins.fluid import check_cache
-from .plugins.multus import check_network
+from .plugins.multus import check_devices, check_network
 from .plugins.types import (
     CachePlan,
     Entrypoints,
@@ -89,6 +92,8 @@ class ModelPlan:
         cpu = parse_quantity(self.config.resources.cpu_per_gpu) * gpus
         memory = parse_quantity(self.config.resources.memory_per_gpu) * gpus
         devices = {self.node_pool.gpu_resource: gpus, **self.pod.extra_resources}
+        if self.network and self.network.resource:
+            devices[self.network.resource] = self.network.devices(gpus)
         return {
             "requests": {"cpu": format_cpu(cpu), "memory": format_bytes(memory), **devices},
             "limits": {"memory": format_bytes(memory), **devices},
@@ -143,6 +148,22 @@ def check_network_resource(network: NetworkPlan, node_pool: NodePool) -> None:
         )
 
 
+def mig_profile(gpu_resource: str) -> Optional[str]:
+    """'mig-1g.10gb' for the MIG resource `nvidia.com/mig-1g.10gb`; None for a whole GPU."""
+    return gpu_resource.split("/", 1)[1] if MIG_RESOURCE.match(gpu_resource) else None
+
+
+def check_mig(gpus: GpuPlan, node_pool: NodePool) -> None:
+    """A MIG slice is an isolated part of one GPU: no NVLink or P2P to another slice, so it can't join a TP/PP group."""
+    if mig_profile(node_pool.gpu_resource) and gpus.total_gpus > 1:
+        raise PlanError(
+            ("parallelism",),
+            f"TP×PP = {gpus.total_gpus} on MIG slices ({node_pool.gpu_resource}, nodePool.gpuResource): a slice can't "
+            "take part in tensor or pipeline parallelism across devices; use TP×PP = 1 (one slice) or a whole-GPU "
+            "resource such as nvidia.com/gpu",
+        )
+
+
 def check_claim_sizes(weights: WeightsPlan) -> None:
     """A claim the plan still makes needs a size (a source may leave it out only when a cache reads the origin)."""
     for claim in weights.objects:
@@ -188,6 +209,7 @@ def _first_plan(spec: ModelSpec, fleet: Fleet) -> ModelPlan:
         config.gpus_per_pod,
         uniform_pods=spec.plugins["launcher"].plugin.uniform_pods,
     )
+    check_mig(gpus, node_pool)
     return ModelPlan(
         config=config,
         namespace=fleet.config.namespace,
@@ -225,6 +247,7 @@ def _network(spec: ModelSpec, plan: ModelPlan) -> Optional[NetworkPlan]:
     network = _with_root(selected, selected.plugin.attachment, selected.settings, plan)
     _with_root(selected, check_network, network)
     _with_root(selected, check_network_resource, network, plan.node_pool)
+    _with_root(selected, check_devices, network, plan.gpus.pod_gpus(), plan.node_pool.rdma_devices_per_node)
     return network
 
 
@@ -264,6 +287,9 @@ def _workload(spec: ModelSpec, plan: ModelPlan) -> ModelPlan:
     selected = spec.plugins.get("workload")
     if selected is None:
         raise PlanError(("workload",), "a model needs a workload to run its groups: statefulsets or leaderworkerset")
+    # Placement errors point into the model (`models[i].placement`), whichever key chose the workload.
+    check_placement(plan.config.placement, plan.gpus, plan.node_pool)
+    check_group_selector(plan.config.placement, group_selector(selected, plan), selected.plugin.name, plan.replicas)
     roles, scripts = _with_root(selected, plan_roles, plan, selected)
     entrypoints = replace(plan.entrypoints, scripts={**plan.entrypoints.scripts, **scripts})
     plan = replace(plan, roles=roles, entrypoints=entrypoints, workload=selected.plugin.name)
@@ -314,6 +340,8 @@ def summarize(plan: ModelPlan) -> PlanSummary:
         rdma=bool(plan.network and plan.network.rdma),
         notes=plan.notes,
         weights_claims=weights_claims(plan),
+        gpu_slice=mig_profile(plan.node_pool.gpu_resource) or "",
+        placement=describe_placement(plan.config.placement),
     )
 
 

@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from .constants import ANNOTATION_ENTRYPOINT_CHECKSUM, API_PORT, CACHE_DIR, ENTRYPOINT_DIR, STATE_DIR
+from .plugins.multus import networks_annotation
 from .plugins.types import RolePlan
 from .secret_fingerprint import ANNOTATION_API_KEY_FINGERPRINT
 
@@ -59,6 +60,17 @@ def _container(plan: "ModelPlan", role: RolePlan) -> dict[str, Any]:
     return container
 
 
+def _affinity(plan: "ModelPlan", role: RolePlan) -> dict[str, Any]:
+    """Preferred node affinity from plugins (a cache's nodes), required pod (anti-)affinity from `placement`."""
+    affinity: dict[str, Any] = {}
+    if plan.pod.preferred_node_affinity:
+        affinity["nodeAffinity"] = {"preferredDuringSchedulingIgnoredDuringExecution": list(plan.pod.preferred_node_affinity)}
+    for field, terms in (("podAffinity", role.placement.pod_affinity), ("podAntiAffinity", role.placement.pod_anti_affinity)):
+        if terms:
+            affinity[field] = {"requiredDuringSchedulingIgnoredDuringExecution": list(terms)}
+    return affinity
+
+
 def _pod_spec(plan: "ModelPlan", role: RolePlan) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
@@ -83,8 +95,11 @@ def _pod_spec(plan: "ModelPlan", role: RolePlan) -> dict[str, Any]:
         spec["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in plan.node_pool.tolerations]
     if plan.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": name} for name in plan.image_pull_secrets]
-    if plan.pod.preferred_node_affinity:
-        spec["affinity"] = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": list(plan.pod.preferred_node_affinity)}}
+    affinity = _affinity(plan, role)
+    if affinity:
+        spec["affinity"] = affinity
+    if role.placement.topology_spread:
+        spec["topologySpreadConstraints"] = list(role.placement.topology_spread)
     if plan.pod.init_containers:
         spec["initContainers"] = list(plan.pod.init_containers)
     return spec
@@ -94,6 +109,9 @@ def pod_template(plan: "ModelPlan", role: RolePlan) -> dict[str, Any]:
     """The pods of `role`: labels select them by role, the checksum restarts them when their scripts change."""
     assert plan.entrypoints is not None, "plan_model() fills entrypoints before the workload runs"
     annotations = {ANNOTATION_ENTRYPOINT_CHECKSUM: entrypoint_checksum(plan.entrypoints.scripts), **plan.pod.annotations}
+    if plan.network:
+        # One attachment per RDMA device: the count follows the role's GPUs when there is one NIC per GPU.
+        annotations.update(networks_annotation(plan.network, plan.namespace, plan.network.devices(role.gpus_per_pod)))
     if role.serves_api and plan.api_key_fingerprint is not None:
         annotations[ANNOTATION_API_KEY_FINGERPRINT] = plan.api_key_fingerprint
     return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .constants import API_KEY_ENV, CACHE_DIR
+from .placement import group_selector, role_placement
 from .plugins.types import Membership, Probes, RolePlan
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ def plan_roles(plan: "ModelPlan", workload: "SelectedPlugin") -> tuple[tuple[Rol
     if gpus.multi_node:
         shapes.append((WORKER, plan.names.worker, gpus.workers, gpus.worker_gpus, entry.worker_command, entry.worker_probes, False))
     roles, scripts = [], {}
+    selector = group_selector(workload, plan)
+    role_names = tuple(shape[0] for shape in shapes)
     for role, name, pods, role_gpus, command, probes, serves_api in shapes:
         member = workload.plugin.membership(workload.settings, plan, role)
         scripts.update(member.scripts)
@@ -77,6 +80,7 @@ def plan_roles(plan: "ModelPlan", workload: "SelectedPlugin") -> tuple[tuple[Rol
             probes=_wrapped_probes(probes, member.wrapper),
             env=role_env(plan, role, serves_api, member),
             serves_api=serves_api,
+            placement=role_placement(plan.config.placement, plan.name, role, serves_api, selector, role_names),
         ))
     return tuple(roles), scripts
 

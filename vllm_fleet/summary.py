@@ -33,6 +33,10 @@ class PlanSummary:
     notes: tuple[str, ...] = field(default_factory=tuple)
     #: Claims the weights live on, created here or not: the offline diff knows what a namespace holds.
     weights_claims: tuple[str, ...] = field(default_factory=tuple)
+    #: The MIG profile each "GPU" is ('mig-1g.10gb'), empty for whole GPUs: the counts above are then slices.
+    gpu_slice: str = ""
+    #: Where the groups land (`placement`): 'pack <key>', 'spread <key>', or 'any'.
+    placement: str = "any"
 
     def to_output(self) -> dict[str, Any]:
         """The stack output `models.<name>` (camelCase keys, as outputs.json holds them)."""

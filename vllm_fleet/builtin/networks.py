@@ -113,6 +113,47 @@ class AttachedSettings(FabricSettings):
     mtu: Optional[int] = Field(None, ge=576, le=9216, description="Interface MTU (jumbo frames: 9000).")
 
 
+class MultiDeviceSettings(AttachedSettings):
+    """Fabrics whose device plugin hands each pod its own devices (VFs, NICs): a pod may take several."""
+
+    rail_optimized: bool = Field(
+        False,
+        description="Each GPU has its own NIC on its own rail (leaf switch): a pod gets one device per GPU and NCCL keeps each ring on its rail (NCCL_CROSS_NIC=0).",
+    )
+    devices_per_pod: Optional[int] = Field(
+        None, ge=1, le=64, description="RDMA devices (of resourceName) each pod gets, one interface each; default: one per GPU when railOptimized, else 1."
+    )
+
+
+def _hca_count(hca: str) -> Optional[int]:
+    """How many HCAs an explicit NCCL_IB_HCA list names; None for a prefix or an exclusion (they match any number)."""
+    if hca.startswith("^") or ("," not in hca and not hca.startswith("=") and ":" not in hca):
+        return None
+    return len([item for item in hca.lstrip("=").split(",") if item])
+
+
+def with_devices(network: NetworkPlan, settings: MultiDeviceSettings, plan: ModelPlan) -> NetworkPlan:
+    """The device count of each pod, and the NCCL settings that use every device."""
+    one_per_gpu = settings.rail_optimized and settings.devices_per_pod is None
+    devices = replace(network, devices_per_pod=settings.devices_per_pod or 1, one_per_gpu=one_per_gpu)
+    most = max(devices.devices(gpus) for gpus in plan.gpus.pod_gpus())
+    listed = _hca_count(settings.hca)
+    if devices.rdma and listed is not None and listed < most:
+        raise PlanError(
+            ("network", "hca"),
+            f"NCCL_IB_HCA lists {listed} HCA(s) but a pod gets {most} RDMA devices: NCCL would leave some unused; "
+            "list them all or use a prefix such as mlx5",
+        )
+    if settings.ipam.type == "static" and most > 1:
+        raise PlanError(("network", "ipam", "type"), f"static IPAM gives all {most} interfaces of a pod the same address; use whereabouts")
+    env = dict(network.env)
+    if devices.rdma and settings.rail_optimized:
+        # Rail-optimised fabrics: the same NIC index on every node, so traffic stays on one rail switch.
+        env["NCCL_CROSS_NIC"] = "0"
+    suffix = ", a device per GPU" if one_per_gpu else (f", {most} devices per pod" if most > 1 else "")
+    return replace(devices, env=env, description=network.description + suffix)
+
+
 def _resource_field(default: Any = ..., description: str = "") -> Any:
     return Field(default, pattern=_RESOURCE, description=description or "Device-plugin resource each pod requests.")
 
@@ -197,7 +238,7 @@ class SriovNetwork:
     kind: ClassVar[str] = "network"
     name: ClassVar[str] = "sriov"
 
-    class Settings(AttachedSettings):
+    class Settings(MultiDeviceSettings):
         resource_name: str = _resource_field(description="SR-IOV VF pool, e.g. openshift.io/mlx_rdma or nvidia.com/...")
         vlan: Optional[int] = Field(None, ge=0, le=4094, description="VLAN of the VF.")
         trust: bool = Field(True, description="VF trust (needed by some RoCE setups).")
@@ -212,7 +253,8 @@ class SriovNetwork:
                 vf["vlan"] = settings.vlan
         cni = {"plugins": [_with_mtu(vf, settings.mtu), {"type": "rdma"}]}
         nad = attachment(plan, settings, cni, settings.resource_name)
-        return _plan(plan, self.name, settings, settings.interface, nad, settings.resource_name, rdma=True)
+        network = _plan(plan, self.name, settings, settings.interface, nad, settings.resource_name, rdma=True)
+        return with_devices(network, settings, plan)
 
 
 class HostDeviceNetwork:
@@ -221,14 +263,15 @@ class HostDeviceNetwork:
     kind: ClassVar[str] = "network"
     name: ClassVar[str] = "host-device"
 
-    class Settings(AttachedSettings):
+    class Settings(MultiDeviceSettings):
         resource_name: str = _resource_field(description="Device pool of the NICs, e.g. nvidia.com/hostdev.")
         rdma: bool = Field(True, description="The NIC is RDMA-capable and NCCL should use it over IB verbs.")
 
     def attachment(self, settings: "HostDeviceNetwork.Settings", plan: ModelPlan) -> NetworkPlan:
         cni = _with_mtu({"type": "host-device", "ipam": settings.ipam.config()}, settings.mtu)
         nad = attachment(plan, settings, cni, settings.resource_name)
-        return _plan(plan, self.name, settings, settings.interface, nad, settings.resource_name, rdma=settings.rdma)
+        network = _plan(plan, self.name, settings, settings.interface, nad, settings.resource_name, rdma=settings.rdma)
+        return with_devices(network, settings, plan)
 
 
 class MacvlanNetwork:
@@ -295,8 +338,10 @@ __all__ = [
     "Ipam",
     "IpoibNetwork",
     "MacvlanNetwork",
+    "MultiDeviceSettings",
     "RdmaSharedNetwork",
     "SriovNetwork",
     "attachment",
     "fabric_env",
+    "with_devices",
 ]

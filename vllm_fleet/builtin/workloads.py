@@ -22,6 +22,7 @@ from ..constants import ANNOTATION_PULUMI_TIMEOUT
 from ..sdk import (
     ENTRYPOINT_DIR,
     HEAD,
+    GroupSelector,
     Membership,
     ModelPlan,
     ObjectSpec,
@@ -36,6 +37,8 @@ HEAD_ADDRESS_ENV = "VLLM_FLEET_HEAD_ADDRESS"
 MEMBER_SCRIPT = "member.sh"
 LWS_API = "leaderworkerset.x-k8s.io/v1"
 ANNOTATION_EXCLUSIVE_TOPOLOGY = "leaderworkerset.sigs.k8s.io/exclusive-topology"
+#: Set on every pod of one LWS group (the leader's webhook, the workers' StatefulSet), one value per group.
+LWS_GROUP_KEY_LABEL = "leaderworkerset.sigs.k8s.io/group-key"
 _POD_INDEX_LABEL = "metadata.labels['apps.kubernetes.io/pod-index']"
 
 
@@ -83,6 +86,10 @@ class StatefulSets:
         head = ({"name": "VLLM_FLEET_HEAD_NAME", "value": names.head}, {"name": "VLLM_FLEET_GROUP_DOMAIN", "value": names.group_domain})
         ordinal = _field_env("VLLM_FLEET_MEMBER_ORDINAL", _POD_INDEX_LABEL)
         return member_wrapper(plan, ordinal, first_ordinal=0, groups=plan.replicas, head_env=head)
+
+    def group_selector(self, settings: "StatefulSets.Settings", plan: ModelPlan) -> Optional[GroupSelector]:
+        """With one group every pod of the model is the group; with more, workers learn their group only at start."""
+        return GroupSelector(selector_labels(plan.name)) if plan.replicas == 1 else None
 
     def objects(self, settings: "StatefulSets.Settings", plan: ModelPlan) -> tuple[ObjectSpec, ...]:
         timeout = {ANNOTATION_PULUMI_TIMEOUT: str(plan.await_timeout_seconds)}
@@ -138,7 +145,7 @@ class LeaderWorkerSet:
         max_unavailable: IntOrPercent = Field(1, description="Groups a rolling update may take down at once (int or %).")
         max_surge: IntOrPercent = Field(0, description="Extra groups a rolling update may start (int or %); each costs a group's GPUs.")
         exclusive_topology: Optional[str] = Field(
-            None, description="Topology key (e.g. a rack or NVLink-domain label): one group per domain."
+            None, description="Topology key: one group per domain, alone in it (the same as placement strict-pack; prefer that)."
         )
         subdomain_policy: Literal["Shared", "UniquePerReplica"] = Field(
             "Shared", description="Shared: one headless Service for all groups; UniquePerReplica: one per group."
@@ -159,6 +166,20 @@ class LeaderWorkerSet:
         # Worker index 0 is the leader: the first worker is 1, and each group numbers its own.
         wrapper = member_wrapper(plan, ordinal, first_ordinal=1, groups=1)
         return Membership(address, wrapper.index, wrapper.wrapper, wrapper.scripts)
+
+    def group_selector(self, settings: "LeaderWorkerSet.Settings", plan: ModelPlan) -> GroupSelector:
+        # strict-pack is LWS's own exclusive placement: its webhook adds affinity and anti-affinity per group.
+        return GroupSelector(selector_labels(plan.name), (LWS_GROUP_KEY_LABEL,), ANNOTATION_EXCLUSIVE_TOPOLOGY)
+
+    def _exclusive_topology(self, settings: "LeaderWorkerSet.Settings", plan: ModelPlan) -> Optional[str]:
+        placement = plan.config.placement
+        if settings.exclusive_topology and placement.group:
+            raise PlanError(
+                ("workload", "exclusiveTopology"),
+                f"placement.group ({placement.group}) already places each group; set placement "
+                "(strict-pack is this annotation) or exclusiveTopology, not both",
+            )
+        return placement.topology_key if placement.group == "strict-pack" else settings.exclusive_topology
 
     def objects(self, settings: "LeaderWorkerSet.Settings", plan: ModelPlan) -> tuple[ObjectSpec, ...]:
         leader, *workers = plan.roles
@@ -187,5 +208,6 @@ class LeaderWorkerSet:
             # The Shared headless Service is the model's group Service (same name): LWS reuses it.
             "networkConfig": {"subdomainPolicy": settings.subdomain_policy},
         }
-        annotations = {ANNOTATION_EXCLUSIVE_TOPOLOGY: settings.exclusive_topology} if settings.exclusive_topology else {}
+        exclusive = self._exclusive_topology(settings, plan)
+        annotations = {ANNOTATION_EXCLUSIVE_TOPOLOGY: exclusive} if exclusive else {}
         return (ObjectSpec(LWS_API, "LeaderWorkerSet", plan.names.group, {"spec": spec}, labels=plan.labels("group"), annotations=annotations),)

@@ -83,6 +83,9 @@ class WorkloadPlugin(Plugin, Protocol):
         """The objects that run `plan.replicas` groups of `plan.roles` (pod templates: `sdk.pod_template`)."""
         ...
 
+    # Optional: `group_selector(settings, plan) -> GroupSelector | None`, how one group's pods are told
+    # apart; without it (or when it returns None) `placement.group` is a config error for this workload.
+
 
 class AddonPlugin(Plugin, Protocol):
     """A per-model extra (a ServiceMonitor, a ScaledObject, a PodGroup) read from the model's plan."""

@@ -187,6 +187,13 @@ class NetworkPlan:
     pod: PodAdditions = PodAdditions()
     #: What the fabric's operators make from the attachment, if anything (see `DerivedName`).
     derived_names: tuple[DerivedName, ...] = ()
+    #: RDMA devices (units of `resource`, one interface each) per pod; `one_per_gpu`: as many as the pod's GPUs.
+    devices_per_pod: int = 1
+    one_per_gpu: bool = False
+
+    def devices(self, gpus: int) -> int:
+        """How many devices of `resource` a pod with `gpus` GPUs requests (and attachments it asks Multus for)."""
+        return gpus if self.one_per_gpu else self.devices_per_pod
 
 
 @dataclass(frozen=True)
@@ -227,6 +234,32 @@ class Membership:
 
 
 @dataclass(frozen=True)
+class GroupSelector:
+    """How the scheduler tells one group's pods from another group's: what `placement` packs by.
+
+    Every pod of the group carries `labels`; each key in `match_label_keys` is a
+    label whose value differs per group (the API server adds the pod's own value
+    to the selector, `podAffinityTerm.matchLabelKeys`). `strict_pack_annotation`:
+    an annotation on the workload object that makes its controller place a group
+    alone in a domain (LeaderWorkerSet's exclusive-topology), used instead of
+    the core's anti-affinity.
+    """
+
+    labels: dict[str, str]
+    match_label_keys: tuple[str, ...] = ()
+    strict_pack_annotation: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class PodPlacement:
+    """Scheduling terms of one role's pods, from the model's `placement` (vllm_fleet/placement.py)."""
+
+    pod_affinity: tuple[dict[str, Any], ...] = ()
+    pod_anti_affinity: tuple[dict[str, Any], ...] = ()
+    topology_spread: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class RolePlan:
     """One role of a model's group (head, worker; later prefill, decode) and how its pods run."""
 
@@ -243,6 +276,7 @@ class RolePlan:
     env: tuple[dict[str, Any], ...]
     #: The role that serves the API (the API Service selects its pods).
     serves_api: bool = False
+    placement: PodPlacement = PodPlacement()
 
     @property
     def pods(self) -> int:
