@@ -37,6 +37,8 @@ REDACTED = "[secret]"
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
 INDEX_FILE = "resources.json"
 OUTPUTS_FILE = "outputs.json"
+#: The folder of a render that holds each model's plan as an SVG.
+PICTURES_DIR = "plan"
 
 
 class RenderError(Exception):
@@ -335,6 +337,18 @@ def object_path(obj: dict[str, Any]) -> str:
     return f"{meta.get('namespace') or '_cluster'}/{obj['kind'].lower()}-{meta['name']}.yaml"
 
 
+def write_pictures(render: Render, out_dir: Path) -> list[Path]:
+    """The plan of each model as an SVG (`<model>.svg`, vllm_fleet/plan_picture.py) into `out_dir`."""
+    from .plan_picture import plan_pictures
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, svg in plan_pictures(render.outputs).items():
+        (out_dir / name).write_text(svg)
+        written.append(out_dir / name)
+    return written
+
+
 def write_render(render: Render, out_dir: Path | str) -> Path:
     """Writes the objects all at once: into a temporary folder, then swapped in.
 
@@ -359,6 +373,7 @@ def write_render(render: Render, out_dir: Path | str) -> Path:
         index.sort(key=lambda entry: entry["urn"])
         (staging / INDEX_FILE).write_text(json.dumps({"stack": render.stack, "resources": index}, indent=2) + "\n")
         (staging / OUTPUTS_FILE).write_text(json.dumps(render.outputs, indent=2, sort_keys=True) + "\n")
+        write_pictures(render, staging / PICTURES_DIR)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         staging.rename(out_dir)
