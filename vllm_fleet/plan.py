@@ -337,7 +337,7 @@ def memory_summary(capacity: CapacityPlan) -> dict[str, Any]:
         "kv_room_per_gpu": max(0, round(memory.kv_room)),
         "kv_tokens": memory.kv_tokens,
         "max_model_len": memory.max_model_len,
-        "sequences": round(memory.sequences, 2),
+        "sequences": round(memory.sequences, 4),
     }
 
 
