@@ -130,10 +130,12 @@ def plan_capacity(
 
 def pricing_issues(priced: list[str], accelerators: list[str]) -> list[tuple[str, str]]:
     """(key, message) for each priced type that is neither in the GPU table nor used by a model: a typo prices nothing."""
-    known = {gpu.name for gpu in GPUS} | {canonical_accelerator(name) for name in accelerators if name}
-    names = sorted({gpu.name for gpu in GPUS} | {name for name in accelerators if name})
+    table = {gpu.name for gpu in GPUS}
+    known = table | {canonical_accelerator(name) for name in accelerators if name}
+    names = sorted(table | {name for name in accelerators if name and canonical_accelerator(name) not in table})
+    spellings = [*names, *(alias for gpu in GPUS for alias in gpu.aliases)]
     return [
-        (name, f"{name!r} is no GPU type of the GPU table nor of a model of this stack{did_you_mean(name, names)}; "
+        (name, f"{name!r} is no GPU type of the GPU table nor of a model of this stack{did_you_mean(name, spellings)}; "
                f"known: {', '.join(names)}")
         for name in priced
         if canonical_accelerator(name) not in known

@@ -32,6 +32,8 @@ from typing import Any, Callable, Iterator, Optional
 
 import yaml
 
+from .render import PICTURES_DIR
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DOCUMENTS = ("README.md", "docs/*.md")
 REFRESH_COMMAND = "python -m vllm_fleet.docs_samples --write   (or: make docs-samples)"
@@ -192,7 +194,12 @@ def output_tree(runs: Runs, stack: str) -> str:
     for folder in sorted(p for p in out.iterdir() if p.is_dir()):
         files = sorted(p.name for p in folder.iterdir())
         example = next((f for f in files if f.startswith("statefulset-")), files[0])
-        what = "cluster-scoped objects" if folder.name == "_cluster" else f"one YAML per object ({len(files)} here), keys sorted"
+        if folder.name == PICTURES_DIR:
+            what = f"the plan of each model as an SVG ({len(files)} here): pods, GPUs, TP rank, PP stage, memory"
+        elif folder.name == "_cluster":
+            what = "cluster-scoped objects"
+        else:
+            what = f"one YAML per object ({len(files)} here), keys sorted"
         rows.append((f"{folder.name}/{example}", what))
     rows.append(("resources.json", "every resource: URN, type, parent, protect, retainOnDelete, dependsOn"))
     rows.append(("outputs.json", "the stack outputs (per-model plan, API URLs)"))

@@ -56,8 +56,17 @@ def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def capacity_change(base: Optional[Snapshot], head: Optional[Snapshot]) -> CapacityChange:
-    """The capacity side of one stack's preview (None on a side: the stack doesn't exist there)."""
+#: What every model's output holds since plans were summarised; outputs without it describe no plan.
+_REQUIRED = ("tensor", "pipeline", "pods", "headGpus", "workerGpus", "totalGpus", "launcher", "apiUrl")
+
+
+def capacity_change(base: Optional[Snapshot], head: Optional[Snapshot]) -> Optional[CapacityChange]:
+    """The capacity side of one stack's preview (None on a side: the stack doesn't exist there).
+
+    None when a side's outputs describe no plans (a render without `models.<name>` summaries).
+    """
+    if any(key not in row for side in (base, head) for row in _models(side).values() for key in _REQUIRED):
+        return None
     before, after = summaries({"models": _models(base)}), summaries({"models": _models(head)})
     if any("accelerator" not in row for row in _models(base).values()):
         # A base rendered before the plan knew GPU types: every GPU would look like a new type.
