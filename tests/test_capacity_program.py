@@ -99,6 +99,7 @@ def test_warnings_print_even_when_quiet(stack_project, tmp_path, capsys):
     assert main(["--project-dir", str(project), "render", "test", "--out", str(tmp_path / "out"), "-q"]) == 0
     captured = capsys.readouterr()
     assert captured.out == ""
+    assert len(captured.err.splitlines()) == 1, "once, not again through pulumi.log"
     assert captured.err.startswith("warning: vllm-fleet:models[0].model: memory plan and vLLM's parallelism checks skipped")
     svg = (tmp_path / "out" / PICTURES_DIR / "m.svg").read_text()
     assert "no memory plan" in svg and len(_gpu_ranks(svg)) == 1

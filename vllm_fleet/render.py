@@ -10,6 +10,7 @@ unchanged, and records what the program registers: exactly the objects
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import runpy
@@ -262,13 +263,20 @@ def _program_environment(project: Project) -> Iterator[None]:
         sys.path[:] = path
 
 
+#: Where the program's `pulumi.log` messages go under the mocks: nowhere. The CLI prints the plan's
+#: warnings from the outputs (`print_warnings`), so they would otherwise show twice.
+_PROGRAM_LOG = logging.getLogger("vllm_fleet.render.program")
+_PROGRAM_LOG.addHandler(logging.NullHandler())
+_PROGRAM_LOG.propagate = False
+
+
 def render_stack(project: Project, stack: str) -> Render:
     """Runs the program for `stack` and returns what it registered. Raises ConfigError on bad config."""
     config, secret_keys = stack_config(project, stack)
     mock = _Mocks()
     recorder = _RecordingMonitor(mock)
     settings.reset_options(project=project.name, stack=stack, preview=False)
-    pulumi.runtime.set_mocks(mock, project=project.name, stack=stack, preview=False, monitor=recorder)
+    pulumi.runtime.set_mocks(mock, project=project.name, stack=stack, preview=False, monitor=recorder, logger=_PROGRAM_LOG)
     runtime_config.set_all_config(config, secret_keys)
     outputs: dict[str, Any] = {}
 
