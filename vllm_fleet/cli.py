@@ -48,8 +48,8 @@ def plan_table(render: Render) -> str:
     """
     models = {name: PlanSummary.from_output(row) for name, row in render.outputs.get("models", {}).items()}
     prices = render.outputs.get("pricing", {})
-    header = ("MODEL", "TP×PP", "GROUPS", "PODS", "GPUS/POD", "GPUS", "GPU", "W/GPU", "KV TOKENS", "COST/DAY",
-              "WORKLOAD", "LAUNCHER", "CACHE", "NETWORK", "API")
+    header = ("MODEL", "TP×PP", "GROUPS", "PODS", "GPUS/POD", "GPUS", "WORKLOAD", "LAUNCHER",
+              "GPU", "W/GPU", "KV TOKENS", "COST/DAY", "CACHE", "NETWORK", "API")
     rows = [header]
     notes = []
     for name, row in models.items():
@@ -61,11 +61,11 @@ def plan_table(render: Render) -> str:
             str(row.pods),
             _gpus_per_pod(row),
             gpus,
+            row.workload,
+            row.launcher,
             gpu_type(row),
             *_memory_cells(row),
             model_cost_per_day(row, prices),
-            row.workload,
-            row.launcher,
             row.cache,
             row.network,
             row.api_url,
