@@ -46,9 +46,11 @@ test: test-prereqs $(VENV)/.installed $(CHECKOV_VENV)/bin/checkov vllm-env tests
 render: $(VENV)/.installed
 	$(VENV)/bin/vllm-fleet render --all-stacks
 
-# Rewrites every generated sample in README.md and docs/*.md from the tool's real output.
+# Rewrites every generated sample in README.md and docs/*.md (and the README's prod plan pictures) from the tool's real output.
 docs-samples: $(VENV)/.installed
 	$(VENV)/bin/python -m vllm_fleet.docs_samples --write
+	$(VENV)/bin/python scripts/capacity_sample.py --write
+	$(VENV)/bin/vllm-fleet plan prod --out docs/images/prod-plan > /dev/null
 
 # After an intended change of the rendered objects: commit the new snapshots with it.
 snapshots: $(VENV)/.installed

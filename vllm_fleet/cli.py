@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from .summary import PlanSummary
+from .summary import PlanSummary, gpu_type, model_cost_per_day, stack_total_line
 
 if TYPE_CHECKING:
     from .render import Render
@@ -29,14 +29,27 @@ def _gpus_per_pod(row: PlanSummary) -> str:
     return f"{row.head_gpus} + {row.pods - 1}×{row.worker_gpus}"
 
 
+def _gib(amount: int) -> str:
+    return f"{amount / 2**30:.1f} GiB"
+
+
+def _memory_cells(row: PlanSummary) -> tuple[str, str]:
+    """Weights per GPU and KV tokens that fit; '-' without a memory plan (unknown model or GPU: see the warning)."""
+    if row.kv_tokens is None:
+        return "-", "-"
+    return _gib(row.weights_per_gpu), f"{row.kv_tokens:,}"
+
+
 def plan_table(render: Render) -> str:
-    """What the stack will run, so a reviewer sees GPUs and pods before anything is applied.
+    """What the stack will run, so a reviewer sees GPUs, memory and cost before anything is applied.
 
     PODS and GPUS/POD describe one group; GPUS is every GPU the model requests
-    (groups × TP×PP).
+    (groups × TP×PP); W/GPU and KV TOKENS are the memory plan of its fullest GPU.
     """
     models = {name: PlanSummary.from_output(row) for name, row in render.outputs.get("models", {}).items()}
-    header = ("MODEL", "TP×PP", "GROUPS", "PODS", "GPUS/POD", "GPUS", "WORKLOAD", "LAUNCHER", "CACHE", "NETWORK", "API")
+    prices = render.outputs.get("pricing", {})
+    header = ("MODEL", "TP×PP", "GROUPS", "PODS", "GPUS/POD", "GPUS", "WORKLOAD", "LAUNCHER",
+              "GPU", "W/GPU", "KV TOKENS", "COST/DAY", "CACHE", "NETWORK", "API")
     rows = [header]
     notes = []
     for name, row in models.items():
@@ -52,6 +65,9 @@ def plan_table(render: Render) -> str:
             gpus,
             row.workload,
             row.launcher,
+            gpu_type(row),
+            *_memory_cells(row),
+            model_cost_per_day(row, prices),
             row.cache,
             row.network,
             row.api_url,
@@ -61,7 +77,16 @@ def plan_table(render: Render) -> str:
     lines = [f"stack {render.stack} (namespace {render.outputs.get('namespace', '?')})"]
     lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     lines += [f"  note: {note}" for note in notes]
+    if models:
+        lines.append(f"  GPUs requested: {stack_total_line(models, prices)}")
     return "\n".join(lines)
+
+
+def print_warnings(render: Render) -> None:
+    """The plan's warnings (a tight KV cache, a skipped memory plan) on stderr, even with --quiet."""
+    for row in render.outputs.get("models", {}).values():
+        for warning in row.get("warnings", ()):
+            print(f"warning: {warning}", file=sys.stderr)
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
@@ -76,9 +101,23 @@ def _cmd_render(args: argparse.Namespace) -> int:
     for render in renders:
         out = Path(args.out or "rendered") / render.stack if args.all_stacks else Path(args.out or f"rendered/{render.stack}")
         written = write_render(render, out)
+        print_warnings(render)
         if not args.quiet:
             print(plan_table(render))
             print(f"  {len(render.objects())} objects -> {written}\n")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    """The plan table and one SVG per model, without writing any object: the plan before the render."""
+    from .render import load_project, render_stack, write_pictures
+
+    render = render_stack(load_project(args.project_dir), args.stack)
+    written = write_pictures(render, Path(args.out or f"plans/{render.stack}"))
+    print_warnings(render)
+    print(plan_table(render))
+    for path in written:
+        print(f"  plan picture -> {path}")
     return 0
 
 
@@ -118,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", help="output folder (default rendered/<stack>; with --all-stacks, a parent)")
     render.add_argument("-q", "--quiet", action="store_true", help="don't print the plan table")
     render.set_defaults(handler=_cmd_render)
+
+    plan = commands.add_parser(
+        "plan",
+        help="print a stack's plan (GPUs, memory per GPU, cost) and write one SVG per model; checks what render checks",
+    )
+    plan.add_argument("stack", help="stack name (stacks/Pulumi.<stack>.yaml)")
+    plan.add_argument("--out", help="folder for <model>.svg (default plans/<stack>); other files in it are kept")
+    plan.set_defaults(handler=_cmd_plan)
 
     diff = commands.add_parser(
         "diff",

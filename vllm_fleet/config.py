@@ -24,6 +24,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .capacity.cost import Pricing
+from .capacity.inputs import ModelCapacity
+from .capacity.model_info import ModelInfo
 from .constants import API_PORT, DEFAULT_IMAGE, MAX_MODEL_NAME
 from .engine_args import check_engine_args
 from .errors import CONFIG_NAMESPACE, ConfigError, Issue, did_you_mean, key_path
@@ -255,6 +258,31 @@ class ModelConfig(StrictModel):
         3600, gt=0, le=MAX_STARTUP_SECONDS, description="How long loading the model may take before the startup probe fails (at most 7 days)."
     )
     api: ApiConfig = Field(default_factory=ApiConfig, description="The OpenAI-compatible API Service.")
+    # The memory plan's inputs (docs/capacity.md); the plan reads them through `capacity`.
+    model_info: Optional[ModelInfo] = Field(
+        None, description="The architecture, for a model the catalog lacks (docs/capacity.md); wins over modelConfigFile."
+    )
+    model_config_file: Optional[str] = Field(
+        None, min_length=1, description="A local Hugging Face config.json to read the architecture from (relative to the project)."
+    )
+    accelerator: Optional[str] = Field(
+        None,
+        min_length=1,
+        max_length=63,
+        description="GPU type (H100, L4, NVIDIA-H100-80GB-HBM3, …): sizes the memory plan, prices the GPUs and pins the "
+        "nodeSelector nvidia.com/gpu.product; default: the node pool's nvidia.com/gpu.product.",
+    )
+    gpu_memory: Optional[PositiveQuantity] = Field(
+        None, description="One GPU's memory (e.g. '94Gi'); wins over the accelerator type and a MIG profile."
+    )
+
+    @property
+    def capacity(self) -> ModelCapacity:
+        """The memory plan's keys as the capacity modules read them."""
+        return ModelCapacity(
+            model_info=self.model_info, model_config_file=self.model_config_file,
+            accelerator=self.accelerator, gpu_memory=self.gpu_memory,
+        )
 
 
 class PluginDefaults(StrictModel):
@@ -297,6 +325,15 @@ class FleetConfig(StrictModel):
     api_access: ApiAccess = Field(default_factory=ApiAccess, description="Who may reach the API, and whether it needs a key.")
     api_key: Optional[Secret] = Field(
         None, description="API key clients must send; set with `pulumi config set --secret vllm-fleet:apiKey`."
+    )
+    pricing: Pricing = Field(
+        default_factory=Pricing,
+        description="Price per GPU-hour by accelerator type ({H100: 2.49}): the plan table and the PR comment show cost/day.",
+    )
+    require_memory_plan: bool = Field(
+        False,
+        description="Fail (instead of warn) when a model's memory plan can't be made: a model the catalog lacks "
+        "without modelInfo/modelConfigFile, or no known GPU type and no gpuMemory.",
     )
 
     @model_validator(mode="after")

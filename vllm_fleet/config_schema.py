@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, RootModel, TypeAdapter
 from pydantic_core import PydanticUndefined
 
 from .config import MODEL_PLUGIN_KINDS, FleetConfig, PluginRef, _unwrap
@@ -138,6 +138,8 @@ def _default(field: Any) -> str:
     value = field.default_factory() if field.default_factory is not None else field.default
     if isinstance(value, PluginRef):
         return f"`{value.type}`"
+    if isinstance(value, RootModel):
+        return f"`{json.dumps(value.model_dump(mode='json'))}`"
     if isinstance(value, BaseModel):
         return "see below"
     if value is None:
@@ -149,7 +151,8 @@ def _default(field: Any) -> str:
 def _nested(annotation: Any) -> tuple[Optional[type[BaseModel]], str]:
     """The model a field holds (directly or as list items), and the key suffix that reaches it."""
     inner = _unwrap(annotation)
-    if isinstance(inner, type) and issubclass(inner, BaseModel) and inner is not PluginRef:
+    # A RootModel (`pricing`) is one value with its own schema, not keys to list.
+    if isinstance(inner, type) and issubclass(inner, BaseModel) and inner is not PluginRef and not issubclass(inner, RootModel):
         return inner, "."
     if getattr(inner, "__origin__", None) is list:
         item = _unwrap(inner.__args__[0])

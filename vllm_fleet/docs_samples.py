@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator, Optional
 import yaml
 
 from .project_copy import copy_program
+from .render import PICTURES_DIR
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DOCUMENTS = ("README.md", "docs/*.md")
@@ -185,12 +186,24 @@ def output_tree(runs: Runs, stack: str) -> str:
     for folder in sorted(p for p in out.iterdir() if p.is_dir()):
         files = sorted(p.name for p in folder.iterdir())
         example = next((f for f in files if f.startswith("statefulset-")), files[0])
-        what = "cluster-scoped objects" if folder.name == "_cluster" else f"one YAML per object ({len(files)} here), keys sorted"
+        if folder.name == PICTURES_DIR:
+            what = f"the plan of each model as an SVG ({len(files)} here): pods, GPUs, TP rank, PP stage, memory"
+        elif folder.name == "_cluster":
+            what = "cluster-scoped objects"
+        else:
+            what = f"one YAML per object ({len(files)} here), keys sorted"
         rows.append((f"{folder.name}/{example}", what))
     rows.append(("resources.json", "every resource: URN, type, parent, protect, retainOnDelete, dependsOn"))
     rows.append(("outputs.json", "the stack outputs (per-model plan, API URLs)"))
     width = max(len(path) for path, _ in rows) + 3
     return _fenced("\n".join([f"rendered/{stack}/"] + [f"  {path.ljust(width)}{what}" for path, what in rows]))
+
+
+def plan_pictures(runs: Runs, stack: str) -> str:
+    """One image per model the render drew, from `docs/images/<stack>-plan/` (`vllm-fleet plan STACK --out` there)."""
+    _, out = runs.render(stack)
+    names = sorted(p.stem for p in (out / PICTURES_DIR).glob("*.svg"))
+    return "".join(f"![{name} plan](docs/images/{stack}-plan/{name}.svg)\n" for name in names)
 
 
 def config_error(runs: Runs) -> str:
@@ -228,6 +241,7 @@ def diff_terminal(runs: Runs) -> str:
 PRODUCERS: dict[str, Callable[..., str]] = {
     "plan-table": plan_table,
     "output-tree": output_tree,
+    "plan-pictures": plan_pictures,
     "config-error": config_error,
     "pr-comment": pr_comment,
     "diff-terminal": diff_terminal,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
 from .capacity.gpus import MIG_RESOURCE
+from .capacity_plan import CapacityPlan, pin_accelerator, plan_capacity, pricing_issues
 from .config import ApiAccess, Fleet, ModelConfig, ModelSpec, NodePool, SelectedPlugin, TransportConfig
 from .constants import API_KEY_SECRET, API_KEY_SECRET_KEY, API_PORT, WEIGHTS_VOLUME
 from .engine_args import engine_flags
@@ -75,6 +76,10 @@ class ModelPlan:
     workload_objects: tuple[ObjectSpec, ...] = ()
     object_groups: tuple[ObjectGroup, ...] = ()
     addon_groups: tuple[ObjectGroup, ...] = ()
+    #: The GPU type and the memory plan of the fullest GPU (vllm_fleet/capacity_plan.py).
+    capacity: CapacityPlan = CapacityPlan()
+    #: Findings that don't stop the deploy, each with its key path (the CLI prints them).
+    warnings: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -201,7 +206,8 @@ def _with_root(selected: SelectedPlugin, call: Callable[..., Any], *args: Any) -
 def _first_plan(spec: ModelSpec, fleet: Fleet) -> ModelPlan:
     """What the config says directly: image, node pool, GPUs per pod, names; plugins fill the rest."""
     config = spec.config
-    node_pool = config.node_pool or fleet.config.node_pool
+    pool_path = key_path(spec.path + ("nodePool",)) if config.node_pool else key_path(("nodePool",))
+    node_pool = pin_accelerator(config, config.node_pool or fleet.config.node_pool, pool_path)
     gpus = plan_gpus(
         config.parallelism.tensor,
         config.parallelism.pipeline,
@@ -342,7 +348,25 @@ def summarize(plan: ModelPlan) -> PlanSummary:
         weights_claims=weights_claims(plan),
         gpu_slice=mig_profile(plan.node_pool.gpu_resource) or "",
         placement=describe_placement(plan.config.placement),
+        warnings=plan.warnings,
+        **memory_summary(plan.capacity),
     )
+
+
+def memory_summary(capacity: CapacityPlan) -> dict[str, Any]:
+    """The GPU type and the memory plan of the fullest GPU as summary fields (bytes and tokens)."""
+    memory = capacity.memory
+    if memory is None:
+        return {"accelerator": capacity.accelerator, "gpu_memory": capacity.gpu_memory or 0}
+    return {
+        "accelerator": capacity.accelerator,
+        "gpu_memory": memory.gpu_memory,
+        "weights_per_gpu": round(memory.weights),
+        "kv_room_per_gpu": max(0, round(memory.kv_room)),
+        "kv_tokens": memory.kv_tokens,
+        "max_model_len": memory.max_model_len,
+        "sequences": round(memory.sequences, 4),
+    }
 
 
 def api_key_secret(fleet: Fleet) -> Optional[ObjectSpec]:
@@ -403,16 +427,27 @@ def plan_fleet(fleet: Fleet) -> list[ModelPlan]:
     plans, issues = [], list(fleet.issues)
     planned: list[tuple[ModelSpec, ModelPlan]] = []
     for spec in fleet.models:
+        capacity, findings = plan_capacity(
+            spec.config, spec.config.node_pool or fleet.config.node_pool, fleet.config.require_memory_plan
+        )
+        issues += [Issue(key_path(spec.path + f.field), f.message) for f in findings if f.severity == "error"]
         try:
             plan = plan_model(spec, fleet)
         except PlanError as error:
             root = spec.path if error.root is None else error.root
             issues.append(Issue(key_path(root + error.field), error.message))
             continue
+        plan = replace(plan, capacity=capacity, warnings=tuple(
+            str(Issue(key_path(spec.path + f.field), f.message)) for f in capacity.warnings))
         plans.append(plan)
         planned.append((spec, plan))
         issues += ineffective_keys(spec, plan) + oversized_objects(spec, plan)
     stack_objects, stack_issues = _stack_addons(fleet, plans)
+    accelerators = [plan.capacity.accelerator for plan in plans]
+    stack_issues += [
+        Issue(key_path(("pricing", name)), message)
+        for name, message in pricing_issues(list(fleet.config.pricing.root), accelerators)
+    ]
     names = stack_names(fleet, stack_objects) + [name for spec, plan in planned for name in planned_names(spec, plan)]
     issues += name_length_issues(names) + collision_issues(names) + stack_issues
     if issues:

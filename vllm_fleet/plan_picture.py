@@ -15,10 +15,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import jinja2
 
+from .summary import PlanSummary
 from .templates import TEMPLATE_DIR, render
 
 GIB = 2**30
@@ -42,6 +43,8 @@ class PlanPictureInput:
     weights_per_gpu: float = 0.0
     kv_room_per_gpu: float = 0.0
     kv_tokens: Optional[int] = None
+    #: False when the model or its GPU is unknown: the picture shows ranks, not memory.
+    memory_planned: bool = True
 
     def __post_init__(self) -> None:
         if sum(self.pod_gpus) != self.tensor * self.pipeline or min(self.pod_gpus, default=0) < 1:
@@ -122,6 +125,9 @@ def _gib(amount: float) -> str:
 
 
 def _titles(plan: PlanPictureInput) -> tuple[str, str]:
+    if not plan.memory_planned:
+        return (f"{plan.model} · TP={plan.tensor} × PP={plan.pipeline} · {plan.replicas} replica(s)",
+                "no memory plan: the model or its GPU type is unknown (docs/capacity.md)")
     tokens = f" ({plan.kv_tokens:,} tokens of KV cache)" if plan.kv_tokens is not None else ""
     return (f"{plan.model} · TP={plan.tensor} × PP={plan.pipeline} · {plan.replicas} replica(s)",
             f"per GPU: weights {_gib(plan.weights_per_gpu)}, KV room {_gib(plan.kv_room_per_gpu)}{tokens}")
@@ -183,3 +189,40 @@ def markdown_cell(text: str) -> str:
 
 def memory_table(rows: Sequence[MemoryRow]) -> str:
     return render("capacity/memory-table.md.j2", rows=rows, gib=_gib, cell=markdown_cell)
+
+
+# ------------------------------------------------------------ from a render
+
+
+def pod_gpus(row: PlanSummary) -> tuple[int, ...]:
+    """GPUs of each pod of one group, head first, as the plan summary gives them."""
+    return (row.head_gpus,) + (row.worker_gpus,) * (row.pods - 1)
+
+
+def picture_input(name: str, row: PlanSummary) -> PlanPictureInput:
+    """One model's picture from its plan summary (the stack output `models.<name>`)."""
+    return PlanPictureInput(
+        name, row.tensor, row.pipeline, pod_gpus(row), row.replicas, row.weights_per_gpu, row.kv_room_per_gpu,
+        row.kv_tokens, memory_planned=row.kv_tokens is not None,
+    )
+
+
+def summaries(outputs: Mapping[str, Any]) -> dict[str, PlanSummary]:
+    return {name: PlanSummary.from_output(row) for name, row in outputs.get("models", {}).items()}
+
+
+def plan_pictures(outputs: Mapping[str, Any]) -> dict[str, str]:
+    """`<model>.svg` → the SVG of each model of a render's outputs."""
+    return {f"{name}.svg": plan_svg(picture_input(name, row)) for name, row in summaries(outputs).items()}
+
+
+def memory_rows(models: Mapping[str, PlanSummary]) -> list[MemoryRow]:
+    """The memory table's rows: every model with a memory plan."""
+    from .summary import gpu_type
+
+    return [
+        MemoryRow(name, gpu_type(row), row.tensor, row.pipeline, row.weights_per_gpu, row.kv_room_per_gpu,
+                  row.kv_tokens, row.max_model_len, row.sequences)
+        for name, row in models.items()
+        if row.kv_tokens is not None
+    ]

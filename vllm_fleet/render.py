@@ -10,6 +10,7 @@ unchanged, and records what the program registers: exactly the objects
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import runpy
@@ -37,6 +38,8 @@ REDACTED = "[secret]"
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
 INDEX_FILE = "resources.json"
 OUTPUTS_FILE = "outputs.json"
+#: The folder of a render that holds each model's plan as an SVG.
+PICTURES_DIR = "plan"
 
 
 class RenderError(Exception):
@@ -260,13 +263,20 @@ def _program_environment(project: Project) -> Iterator[None]:
         sys.path[:] = path
 
 
+#: Where the program's `pulumi.log` messages go under the mocks: nowhere. The CLI prints the plan's
+#: warnings from the outputs (`print_warnings`), so they would otherwise show twice.
+_PROGRAM_LOG = logging.getLogger("vllm_fleet.render.program")
+_PROGRAM_LOG.addHandler(logging.NullHandler())
+_PROGRAM_LOG.propagate = False
+
+
 def render_stack(project: Project, stack: str) -> Render:
     """Runs the program for `stack` and returns what it registered. Raises ConfigError on bad config."""
     config, secret_keys = stack_config(project, stack)
     mock = _Mocks()
     recorder = _RecordingMonitor(mock)
     settings.reset_options(project=project.name, stack=stack, preview=False)
-    pulumi.runtime.set_mocks(mock, project=project.name, stack=stack, preview=False, monitor=recorder)
+    pulumi.runtime.set_mocks(mock, project=project.name, stack=stack, preview=False, monitor=recorder, logger=_PROGRAM_LOG)
     runtime_config.set_all_config(config, secret_keys)
     outputs: dict[str, Any] = {}
 
@@ -335,6 +345,18 @@ def object_path(obj: dict[str, Any]) -> str:
     return f"{meta.get('namespace') or '_cluster'}/{obj['kind'].lower()}-{meta['name']}.yaml"
 
 
+def write_pictures(render: Render, out_dir: Path) -> list[Path]:
+    """The plan of each model as an SVG (`<model>.svg`, vllm_fleet/plan_picture.py) into `out_dir`."""
+    from .plan_picture import plan_pictures
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, svg in plan_pictures(render.outputs).items():
+        (out_dir / name).write_text(svg)
+        written.append(out_dir / name)
+    return written
+
+
 def write_render(render: Render, out_dir: Path | str) -> Path:
     """Writes the objects all at once: into a temporary folder, then swapped in.
 
@@ -359,6 +381,7 @@ def write_render(render: Render, out_dir: Path | str) -> Path:
         index.sort(key=lambda entry: entry["urn"])
         (staging / INDEX_FILE).write_text(json.dumps({"stack": render.stack, "resources": index}, indent=2) + "\n")
         (staging / OUTPUTS_FILE).write_text(json.dumps(render.outputs, indent=2, sort_keys=True) + "\n")
+        write_pictures(render, staging / PICTURES_DIR)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         staging.rename(out_dir)

@@ -49,6 +49,22 @@ GPUS: tuple[Gpu, ...] = (
     Gpu("MI325X", 256 * GIB, "datasheet: 256 GB HBM3e", ("AMD-INSTINCT-MI325X",)),
 )
 
+#: The GPU feature discovery label (`nvidia.com/gpu.product`, NVML's device name with spaces as '-') of each
+#: NVIDIA type, so a model's `accelerator:` can pin its nodes. A type with two board variants gets the SXM one;
+#: write the label itself (`accelerator: NVIDIA-A100-80GB-PCIe`) to pin the other.
+PRODUCT_LABELS: dict[str, str] = {
+    "H100-80GB-SXM": "NVIDIA-H100-80GB-HBM3",
+    "H100-80GB-PCIe": "NVIDIA-H100-PCIe",
+    "H100-NVL-94GB": "NVIDIA-H100-NVL",
+    "H200-141GB": "NVIDIA-H200",
+    "A100-80GB": "NVIDIA-A100-SXM4-80GB",
+    "A100-40GB": "NVIDIA-A100-SXM4-40GB",
+    "L40S": "NVIDIA-L40S",
+    "L4": "NVIDIA-L4",
+    "A10G": "NVIDIA-A10G",
+    "B200": "NVIDIA-B200",
+}
+
 #: `nvidia.com/mig-<compute>g.<memory>gb` (and the `.me` media-extension variant): the profile's nominal memory.
 MIG_RESOURCE = re.compile(r"^nvidia\.com/mig-(?P<compute>[1-7])g\.(?P<memory>[0-9]+)gb(\.me)?$")
 
@@ -84,6 +100,17 @@ def gpu_by_name(name: str) -> Gpu:
             "or set gpuMemory (e.g. '80Gi')"
         )
     return gpu
+
+
+def product_label(accelerator: str) -> Optional[str]:
+    """The `nvidia.com/gpu.product` value that selects nodes of this type; None when the table has none (AMD, unknown).
+
+    A value already written as a label (`NVIDIA-…`) is that label.
+    """
+    if accelerator.startswith("NVIDIA-"):
+        return accelerator
+    gpu = _index().get(accelerator_key(accelerator))
+    return PRODUCT_LABELS.get(gpu.name) if gpu else None
 
 
 def mig_memory_bytes(resource: str) -> Optional[int]:

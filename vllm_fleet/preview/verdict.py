@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Iterable, Optional
 
+from .capacity import CapacityChange, capacity_change
 from .danger import Finding, assess
 from .diff import Op, Snapshot, Step, compute_steps
 from .secrets import hidden_changes
@@ -37,6 +38,8 @@ class StackDiff:
     unchanged: int = 0
     findings: tuple[Finding, ...] = ()
     error: Optional[str] = None
+    #: GPUs and cost after the change, their delta, and the plans that changed (None: the stack didn't render).
+    capacity: Optional[CapacityChange] = None
 
     def count(self, op: Op) -> int:
         return sum(1 for step in self.steps if step.op is op)
@@ -69,7 +72,7 @@ def compare(stack: str, base_ref: str, base: Optional[Snapshot], head: Optional[
         status = Status.REMOVED
     else:
         status = Status.CHANGED if steps else Status.SAME
-    return StackDiff(stack, base_ref, status, tuple(steps), unchanged, tuple(findings))
+    return StackDiff(stack, base_ref, status, tuple(steps), unchanged, tuple(findings), capacity=capacity_change(base, head))
 
 
 def failed_render(stack: str, base_ref: str, error: str) -> StackDiff:
