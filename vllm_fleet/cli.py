@@ -33,10 +33,11 @@ def plan_table(render: Render) -> str:
     """What the stack will run, so a reviewer sees GPUs and pods before anything is applied.
 
     PODS and GPUS/POD describe one group; GPUS is every GPU the model requests
-    (groups × TP×PP).
+    (groups × TP×PP). PRIORITY is the model's tier, SCHEDULING its gang scheduler
+    ("default": the default scheduler, pod by pod).
     """
     models = {name: PlanSummary.from_output(row) for name, row in render.outputs.get("models", {}).items()}
-    header = ("MODEL", "TP×PP", "GROUPS", "PODS", "GPUS/POD", "GPUS", "WORKLOAD", "LAUNCHER", "CACHE", "NETWORK", "API")
+    header = ("MODEL", "TP×PP", "GROUPS", "PODS", "GPUS/POD", "GPUS", "WORKLOAD", "PRIORITY", "SCHEDULING", "LAUNCHER", "CACHE", "NETWORK", "API")
     rows = [header]
     notes = []
     for name, row in models.items():
@@ -49,6 +50,8 @@ def plan_table(render: Render) -> str:
             _gpus_per_pod(row),
             gpus,
             row.workload,
+            row.priority or "default",
+            row.scheduling or "default",
             row.launcher,
             row.cache,
             row.network,

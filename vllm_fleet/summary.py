@@ -33,6 +33,9 @@ class PlanSummary:
     notes: tuple[str, ...] = field(default_factory=tuple)
     #: Claims the weights live on, created here or not: the offline diff knows what a namespace holds.
     weights_claims: tuple[str, ...] = field(default_factory=tuple)
+    #: The model's priority tier ("": the cluster's default) and how its groups are scheduled ("": default scheduler).
+    priority: str = ""
+    scheduling: str = ""
 
     def to_output(self) -> dict[str, Any]:
         """The stack output `models.<name>` (camelCase keys, as outputs.json holds them)."""

@@ -27,6 +27,7 @@ from .types import (
     PodAdditions,
     Probes,
     RolePlan,
+    Scheduling,
     SecretKeyRef,
     WeightsPlan,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "Probes",
     "Registry",
     "RolePlan",
+    "Scheduling",
     "SecretKeyRef",
     "StoragePlugin",
     "WeightsPlan",
