@@ -37,7 +37,7 @@ def plan_table(render: Render) -> str:
     ("default": the default scheduler, pod by pod).
     """
     models = {name: PlanSummary.from_output(row) for name, row in render.outputs.get("models", {}).items()}
-    header = ("MODEL", "TP×PP", "GROUPS", "PODS", "GPUS/POD", "GPUS", "WORKLOAD", "PRIORITY", "SCHEDULING", "LAUNCHER", "CACHE", "NETWORK", "API")
+    header = ("MODEL", "TP×PP", "GROUPS", "PODS", "GPUS/POD", "GPUS", "WORKLOAD", "LAUNCHER", "CACHE", "NETWORK", "PRIORITY", "SCHEDULING", "API")
     rows = [header]
     notes = []
     for name, row in models.items():
@@ -50,11 +50,11 @@ def plan_table(render: Render) -> str:
             _gpus_per_pod(row),
             gpus,
             row.workload,
-            row.priority or "default",
-            row.scheduling or "default",
             row.launcher,
             row.cache,
             row.network,
+            row.priority or "default",
+            row.scheduling or "default",
             row.api_url,
         ))
         notes.extend(f"{name}: {note}" for note in row.notes)

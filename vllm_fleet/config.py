@@ -387,7 +387,8 @@ def issues_from(
     """Turns a pydantic ValidationError into key-path issues with helpful messages (`skip`: locations reported elsewhere)."""
     issues = []
     for detail in error.errors(include_url=False):
-        loc = tuple(part for part in detail["loc"] if not str(part).startswith("function-"))
+        # "[key]" marks a problem with a mapping's key itself: the path ends at that key.
+        loc = tuple(part for part in detail["loc"] if not str(part).startswith("function-") and part != "[key]")
         if skip(loc):
             continue
         kind = detail["type"]
