@@ -58,14 +58,16 @@ def deploy(
     summaries = {}
     for plan in plans:
         after_namespace = pulumi.ResourceOptions(depends_on=depends)
-        needs = [PluginObjects(group, plan.namespace, opts=after_namespace) for group in plan.object_groups]
+        first = [*plan.object_groups, *(group for group in plan.addon_groups if group.before_workload)]
+        needs = [PluginObjects(group, plan.namespace, opts=after_namespace) for group in first]
         VllmCluster(
             plan.name,
             VllmClusterArgs(plan=plan),
             opts=pulumi.ResourceOptions(depends_on=[*depends, *needs]),
         )
         for group in plan.addon_groups:
-            PluginObjects(group, plan.namespace, opts=after_namespace)
+            if not group.before_workload:
+                PluginObjects(group, plan.namespace, opts=after_namespace)
         summaries[plan.name] = summarize(plan).to_output()
     if stack_objects:
         PluginObjects(ObjectGroup("AddOn", STACK_ADDONS, (stack_objects,)), config.namespace, opts=pulumi.ResourceOptions(depends_on=depends))

@@ -327,3 +327,14 @@ def test_a_third_party_workload_is_refused_by_name():
     with pytest.raises(ModelPlanError) as caught:
         _known_workload(replace(planned, workload="jobset"), "volcano")
     assert caught.value.field == ("workload",) and "'jobset'" in caught.value.message
+
+
+def test_pod_groups_and_priority_classes_exist_before_the_pods(scheduled):
+    """A pod naming a missing PodGroup gets one Volcano makes (minMember 1); one naming a missing class is refused."""
+    resources = scheduled["prod"].resources
+    cluster = next(r for r in resources if r.type == "vllm-fleet:index:VllmCluster" and r.name == "qwen-72b")
+    needed = {r.urn for r in resources if r.type.endswith((":PodGroup", ":PriorityClass")) and r.name in (
+        "podgroup-qwen-72b-group", "priorityclass-llm-prod-serving")}
+    assert len(needed) == 2 and needed <= set(cluster.depends_on)
+    monitor = next(r for r in resources if r.type.endswith(":PodMonitor") and "qwen-72b" in r.name)
+    assert monitor.urn not in cluster.depends_on

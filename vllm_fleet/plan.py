@@ -279,6 +279,10 @@ def _workload(spec: ModelSpec, plan: ModelPlan) -> ModelPlan:
     return replace(plan, workload_objects=tuple(_scheduled(spec, plan.scheduling) for spec in objects))
 
 
+#: The optional add-on hook of a scheduler add-on (see plugins/protocol.py).
+SCHEDULING_HOOK = "scheduling"
+
+
 def _addon_call(selected: SelectedPlugin, call: Callable[..., Any], *args: Any) -> Any:
     """Runs an add-on hook: its errors point into its own entry (`addons[i].<field>`), a `ModelPlanError` at the model."""
     try:
@@ -292,11 +296,9 @@ def _addon_call(selected: SelectedPlugin, call: Callable[..., Any], *args: Any) 
 def _addon_objects(selected: SelectedPlugin, plan: ModelPlan) -> ObjectGroup:
     """An add-on reads the final plan (roles, names, the workload's objects)."""
     objects = tuple(_addon_call(selected, selected.plugin.objects, selected.settings, plan))
-    return ObjectGroup("AddOn", f"{plan.name}-{selected.plugin.name}", (objects,))
-
-
-#: The optional add-on hook of a scheduler add-on (see plugins/protocol.py).
-SCHEDULING_HOOK = "scheduling"
+    # A scheduler's objects (PodGroups) must exist before the pods that name them.
+    first = hasattr(selected.plugin, SCHEDULING_HOOK)
+    return ObjectGroup("AddOn", f"{plan.name}-{selected.plugin.name}", (objects,), before_workload=first)
 
 
 def scheduler_addons(spec: ModelSpec) -> tuple[SelectedPlugin, ...]:

@@ -286,6 +286,8 @@ class ObjectGroup:
     component: str
     name: str
     stages: tuple[tuple[ObjectSpec, ...], ...]
+    #: The pods need these first (a PodGroup they name: created after them, the scheduler makes its own).
+    before_workload: bool = False
 
     @property
     def objects(self) -> tuple[ObjectSpec, ...]:
