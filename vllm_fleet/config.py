@@ -212,7 +212,7 @@ class PriorityTier(StrictModel):
             raise ValueError("set value (the stack creates the PriorityClass) or className (an existing one), not both or neither")
         set_with_class = sorted({"preemption_policy", "description"} & self.model_fields_set)
         if self.class_name is not None and set_with_class:
-            keys = ", ".join(self.model_fields[name].alias or name for name in set_with_class)
+            keys = ", ".join(type(self).model_fields[name].alias or name for name in set_with_class)
             raise ValueError(f"{keys} would have no effect: className {self.class_name!r} is an existing PriorityClass; set them there")
         return self
 
