@@ -276,7 +276,7 @@ def _workload(spec: ModelSpec, plan: ModelPlan) -> ModelPlan:
     entrypoints = replace(plan.entrypoints, scripts={**plan.entrypoints.scripts, **scripts})
     plan = _scheduling(spec, replace(plan, roles=roles, entrypoints=entrypoints, workload=selected.plugin.name))
     objects = _with_root(selected, selected.plugin.objects, selected.settings, plan)
-    return replace(plan, workload_objects=tuple(_scheduled(spec, plan.scheduling) for spec in objects))
+    return replace(plan, workload_objects=tuple(_scheduled(obj, plan.scheduling) for obj in objects))
 
 
 #: The optional add-on hook of a scheduler add-on (see plugins/protocol.py).
