@@ -17,6 +17,8 @@ from .vllm_cluster import VllmCluster, VllmClusterArgs
 
 #: The component that holds what add-ons make once per stack (plan.stack_addon_objects).
 STACK_ADDONS = "stack"
+#: The component that holds the PriorityClasses of the stack's tiers (vllm_fleet/priorities.py).
+PRIORITY_TIERS = "priorities"
 
 
 class ApiKey(pulumi.ComponentResource):
@@ -29,7 +31,11 @@ class ApiKey(pulumi.ComponentResource):
 
 
 def deploy(
-    config: FleetConfig, plans: list[ModelPlan], api_key: Optional[ObjectSpec] = None, stack_objects: tuple[ObjectSpec, ...] = ()
+    config: FleetConfig,
+    plans: list[ModelPlan],
+    api_key: Optional[ObjectSpec] = None,
+    stack_objects: tuple[ObjectSpec, ...] = (),
+    priority_classes: tuple[ObjectSpec, ...] = (),
 ) -> dict[str, Any]:
     depends: list[pulumi.Resource] = []
     if config.create_namespace:
@@ -44,17 +50,24 @@ def deploy(
         key = ApiKey(api_key.name, config.namespace, api_key, opts=pulumi.ResourceOptions(depends_on=depends))
         depends = [*depends, key]
 
+    if priority_classes:
+        # The API server refuses a pod whose priorityClassName doesn't exist yet: the classes come first.
+        tiers = PluginObjects(ObjectGroup("PriorityTiers", PRIORITY_TIERS, (priority_classes,)), config.namespace)
+        depends = [*depends, tiers]
+
     summaries = {}
     for plan in plans:
         after_namespace = pulumi.ResourceOptions(depends_on=depends)
-        needs = [PluginObjects(group, plan.namespace, opts=after_namespace) for group in plan.object_groups]
+        first = [*plan.object_groups, *(group for group in plan.addon_groups if group.before_workload)]
+        needs = [PluginObjects(group, plan.namespace, opts=after_namespace) for group in first]
         VllmCluster(
             plan.name,
             VllmClusterArgs(plan=plan),
             opts=pulumi.ResourceOptions(depends_on=[*depends, *needs]),
         )
         for group in plan.addon_groups:
-            PluginObjects(group, plan.namespace, opts=after_namespace)
+            if not group.before_workload:
+                PluginObjects(group, plan.namespace, opts=after_namespace)
         summaries[plan.name] = summarize(plan).to_output()
     if stack_objects:
         PluginObjects(ObjectGroup("AddOn", STACK_ADDONS, (stack_objects,)), config.namespace, opts=pulumi.ResourceOptions(depends_on=depends))

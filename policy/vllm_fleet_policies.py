@@ -19,6 +19,10 @@ Why each rule exists:
   anyone who can read the StatefulSet or `ps` in the pod.
 - Deleting a weights claim throws away hours of download; `protect` makes
   `pulumi destroy` and accidental replacement refuse.
+- A multi-node group scheduled pod by pod can hold a node's GPUs with its head
+  while its worker stays Pending, and two such groups can deadlock; in staging
+  and prod that is a warning (ADVISORY: a cluster may lack a gang scheduler
+  for a while, and the stack should still deploy).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from pulumi_policy import (
 )
 
 MANDATORY = EnforcementLevel.MANDATORY
+ADVISORY = EnforcementLevel.ADVISORY
 
 # Where each workload kind keeps its pod spec and pod metadata.
 _POD_PATHS: dict[str, tuple[str, ...]] = {
@@ -65,6 +70,18 @@ UNPROTECTED_STACKS_KEY = "unprotectedStacks"
 # The stacks whose config opts weights out of `protect` on purpose (dev's
 # weights are re-downloadable). A stack not listed here may not opt out.
 DEFAULT_UNPROTECTED_STACKS = ("dev",)
+
+
+GANG_STACKS_KEY = "gangStacks"
+# The stacks where a multi-node group without gang scheduling is reported.
+DEFAULT_GANG_STACKS = ("staging", "prod")
+DEFAULT_SCHEDULER = "default-scheduler"
+# How a pod names its gang: Volcano's PodGroup annotation, scheduler-plugins' PodGroup label.
+VOLCANO_GROUP_ANNOTATION = "scheduling.k8s.io/group-name"
+COSCHEDULING_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"
+# Kueue admits each LeaderWorkerSet group whole when the LWS carries a queue.
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+_LWS_TEMPLATES = ("leaderTemplate", "workerTemplate")
 
 
 # ----------------------------------------------------------------- walking
@@ -250,11 +267,58 @@ def _weights_claims_protected(args: ResourceValidationArgs, report: ReportViolat
         )
 
 
+# ------------------------------------------------------------ gang scheduling
+
+
+def _lws_templates(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    template = _dig(props, ("spec", "leaderWorkerTemplate")) or {}
+    return [template[key] for key in _LWS_TEMPLATES if isinstance(template.get(key), Mapping)]
+
+
+def multi_node_group(args: ResourceValidationArgs) -> bool:
+    """A LeaderWorkerSet of groups larger than one pod, or the worker StatefulSet of a group."""
+    if _kind(args) == "LeaderWorkerSet":
+        return (_dig(args.props, ("spec", "leaderWorkerTemplate", "size")) or 1) > 1
+    labels = _dig(pod_template(args) or {}, ("metadata", "labels")) or {}
+    return _kind(args) == "StatefulSet" and labels.get("app.kubernetes.io/component") == "worker"
+
+
+def _names_its_gang(pod: Mapping[str, Any], lws: bool) -> bool:
+    """A gang scheduler schedules the pod and the pod names its gang (LWS names Volcano's for each group)."""
+    scheduler = _dig(pod, ("spec", "schedulerName")) or DEFAULT_SCHEDULER
+    if scheduler == DEFAULT_SCHEDULER:
+        return False
+    annotations = _dig(pod, ("metadata", "annotations")) or {}
+    labels = _dig(pod, ("metadata", "labels")) or {}
+    return lws or VOLCANO_GROUP_ANNOTATION in annotations or COSCHEDULING_GROUP_LABEL in labels
+
+
+def gang_scheduled(args: ResourceValidationArgs) -> bool:
+    if _kind(args) == "LeaderWorkerSet":
+        if (_dig(args.props, ("metadata", "labels")) or {}).get(KUEUE_QUEUE_LABEL):
+            return True
+        templates = _lws_templates(args.props)
+        return bool(templates) and all(_names_its_gang(pod, lws=True) for pod in templates)
+    pod = pod_template(args)
+    return pod is not None and _names_its_gang(pod, lws=False)
+
+
+def _groups_gang_scheduled(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    stacks = args.get_config().get(GANG_STACKS_KEY, list(DEFAULT_GANG_STACKS))
+    if stack_of(args.urn) not in stacks or not multi_node_group(args) or gang_scheduled(args):
+        return
+    report(
+        f"{_where(args)} runs a multi-node group without gang scheduling in stack {stack_of(args.urn)!r}: its pods "
+        "are scheduled one by one, so a head can hold its GPUs while its workers wait; add the volcano, "
+        "coscheduling or kueue add-on (README: How groups get scheduled)"
+    )
+
+
 # ----------------------------------------------------------------- policies
 
 
-def _policy(name: str, description: str, validate, **extra: Any) -> ResourceValidationPolicy:
-    return ResourceValidationPolicy(name=name, description=description, validate=validate, enforcement_level=MANDATORY, **extra)
+def _policy(name: str, description: str, validate, level: EnforcementLevel = MANDATORY, **extra: Any) -> ResourceValidationPolicy:
+    return ResourceValidationPolicy(name=name, description=description, validate=validate, enforcement_level=level, **extra)
 
 
 POLICIES: list[ResourceValidationPolicy] = [
@@ -301,7 +365,23 @@ POLICIES: list[ResourceValidationPolicy] = [
             }
         ),
     ),
+    _policy(
+        "multi-node-groups-gang-scheduled",
+        "In staging and prod, every multi-node group is gang-scheduled (Volcano, coscheduling or Kueue): a warning.",
+        _groups_gang_scheduled,
+        level=ADVISORY,
+        config_schema=PolicyConfigSchema(
+            properties={
+                GANG_STACKS_KEY: {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "default": list(DEFAULT_GANG_STACKS),
+                    "description": "Stacks whose multi-node groups must be gang-scheduled.",
+                }
+            }
+        ),
+    ),
 ]
 POLICY_BY_NAME = {policy.name: policy for policy in POLICIES}
 
-__all__ = ["MANDATORY", "POLICIES", "POLICY_BY_NAME", "pod_template", "stack_of", "uses_rdma"]
+__all__ = ["ADVISORY", "MANDATORY", "POLICIES", "POLICY_BY_NAME", "gang_scheduled", "multi_node_group", "pod_template", "stack_of", "uses_rdma"]

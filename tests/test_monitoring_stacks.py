@@ -41,7 +41,8 @@ def test_the_add_on_is_registered_by_its_entry_point():
 def test_prod_scrapes_alerts_and_shows_every_model(stack_renders):
     rendered = stack_renders["prod"]
     models = [name for name, o in objects_of(rendered, "Service").items() if o["metadata"]["labels"].get("app.kubernetes.io/component") == "api"]
-    assert len(models) == len(rendered.outputs["models"]) >= 3  # every prod model, whatever prod adds
+    # Every model of prod (all take the stack default add-ons), each with its API Service.
+    assert sorted(models) == sorted(rendered.outputs["models"]) and len(models) >= 3
     assert _names(rendered, "PodMonitor") == {f"{m}-metrics" for m in models}
     assert _names(rendered, "PrometheusRule") == {f"{m}-alerts" for m in models}
     assert {f"{m}-metrics" for m in models} <= _names(rendered, "NetworkPolicy")
@@ -64,8 +65,8 @@ def test_rendered_monitoring_objects_match_the_upstream_crds(stack_renders, tmp_
         (tmp_path / f"{index:02d}.yaml").write_text(yaml.safe_dump(obj))
     result = subprocess.run([sys.executable, str(VALIDATE_CRS), str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and f"{len(objects)} checked, 0 failed" in result.stdout, result.stdout + result.stderr
-    # A PodMonitor and a PrometheusRule per model: every prod and staging model names the add-on.
-    assert len(objects) == 2 * sum(len(stack_renders[stack].outputs["models"]) for stack in ("prod", "staging")) >= 10
+    models = sum(len(stack_renders[stack].outputs["models"]) for stack in ("prod", "staging"))
+    assert len(objects) == 2 * models >= 10, "a PodMonitor and a PrometheusRule per model of prod and staging"
 
 
 def test_only_models_that_name_the_add_on_get_a_row(tmp_path):

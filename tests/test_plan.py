@@ -92,7 +92,7 @@ def test_native_rejection_lists_valid_choices():
 
 from vllm_fleet.config import load_fleet  # noqa: E402
 from vllm_fleet.errors import ConfigError  # noqa: E402
-from vllm_fleet.plan import NAME_LIMITS, plan_fleet, planned_names, stack_addon_objects  # noqa: E402
+from vllm_fleet.plan import NAME_LIMITS, plan_fleet, planned_names, stack_addon_objects, stack_names  # noqa: E402
 
 from .conftest import base_config, with_model  # noqa: E402
 
@@ -118,9 +118,9 @@ def test_planned_names_are_exactly_the_rendered_objects(stack_renders, registry,
         plans = plan_fleet(fleet)
         declared = {(n.kind, n.name) for spec, plan in zip(fleet.models, plans) for n in planned_names(spec, plan)
                     if not n.made_by}
-        declared |= {(o.kind, o.name) for o in stack_addon_objects(fleet, plans)}
-        rendered = {(o["kind"], o["metadata"]["name"]) for o in render.objects()
-                    if o["kind"] not in ("Namespace",) and o["metadata"]["name"] != "vllm-api-key"}
+        # The stack's own: namespace, API-key Secret, PriorityClasses, what add-ons make once per stack.
+        declared |= {(n.kind, n.name) for n in stack_names(fleet, stack_addon_objects(fleet, plans))}
+        rendered = {(o["kind"], o["metadata"]["name"]) for o in render.objects()}
         assert declared == rendered, stack
 
 

@@ -97,10 +97,15 @@ def _add_caps(*caps: str) -> Callable[[dict], None]:
 # ------------------------------------------------------------ the pack itself
 
 
-def test_every_policy_is_mandatory_and_uniquely_named():
+# Warnings, not refusals: the stack still deploys (see the pack's docstring).
+ADVISORY_POLICIES = {"multi-node-groups-gang-scheduled"}
+
+
+def test_every_policy_is_mandatory_but_the_advisory_ones_and_uniquely_named():
     assert len(pack.POLICY_BY_NAME) == len(pack.POLICIES)
     for policy in pack.POLICIES:
-        assert policy.enforcement_level is pack.MANDATORY, policy.name
+        expected = pack.ADVISORY if policy.name in ADVISORY_POLICIES else pack.MANDATORY
+        assert policy.enforcement_level is expected, policy.name
     main = (POLICY_DIR / "__main__.py").read_text()
     assert "EnforcementLevel.MANDATORY" in main and "policies=POLICIES" in main
 
@@ -271,3 +276,72 @@ def test_claims_other_than_weights_are_not_policed(stack_renders):
     claim = _first(stack_renders, "prod", "kubernetes:core/v1:PersistentVolumeClaim")
     other = _mutated(claim, lambda c: c["metadata"]["labels"].update({"app.kubernetes.io/component": "cache"}), protect=False)
     assert violations(validation_args(other)) == {}
+
+
+# ---------------------------------------------------------- gang scheduling
+
+GANG_RULE = "multi-node-groups-gang-scheduled"
+LWS_TYPE = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
+
+
+def _is_worker(resource: RenderedResource) -> bool:
+    return resource.type == STATEFUL_SET and resource.name.endswith("-worker")
+
+
+def _pod_scheduled_by_default(sts: dict) -> None:
+    _pod(sts)["spec"].pop("schedulerName")
+    _pod(sts)["metadata"]["annotations"].pop(pack.VOLCANO_GROUP_ANNOTATION)
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_a_multi_node_group_without_a_gang_is_a_warning_in_staging_and_prod(stack_renders, stack):
+    worker = _first(stack_renders, stack, STATEFUL_SET, _is_worker)
+    assert pack.multi_node_group(validation_args(worker)) and pack.gang_scheduled(validation_args(worker))
+    ungrouped = _mutated(worker, _pod_scheduled_by_default)
+    found = violations(validation_args(ungrouped))
+    assert set(found) == {GANG_RULE} and "without gang scheduling" in found[GANG_RULE][0]
+    # A scheduler that names no gang is no gang either.
+    nameless = _mutated(worker, lambda s: _pod(s)["metadata"]["annotations"].pop(pack.VOLCANO_GROUP_ANNOTATION))
+    assert set(violations(validation_args(nameless))) == {GANG_RULE}
+
+
+def test_the_gang_rule_spares_dev_heads_and_configured_stacks(stack_renders):
+    worker = _first(stack_renders, "prod", STATEFUL_SET, _is_worker)
+    in_dev = _mutated(worker, _pod_scheduled_by_default, urn=worker.urn.replace("urn:pulumi:prod::", "urn:pulumi:dev::"))
+    assert violations(validation_args(in_dev)) == {}
+    head = _mutated(_first(stack_renders, "prod", STATEFUL_SET, lambda r: r.name == "llama-405b-head"), _pod_scheduled_by_default)
+    assert violations(validation_args(head)) == {}
+    ungrouped = _mutated(worker, _pod_scheduled_by_default)
+    assert violations(validation_args(ungrouped, config={pack.GANG_STACKS_KEY: ["staging"]})) == {}
+
+
+def _lws(worker: RenderedResource, size: int, labels: Optional[dict] = None, scheduler: Optional[str] = None) -> RenderedResource:
+    template = copy.deepcopy(_pod(worker.inputs))
+    template["spec"].pop("schedulerName")
+    if scheduler:
+        template["spec"]["schedulerName"] = scheduler
+    props = {
+        "apiVersion": "leaderworkerset.x-k8s.io/v1",
+        "kind": "LeaderWorkerSet",
+        "metadata": {"name": "m-group", "labels": labels or {}},
+        "spec": {"leaderWorkerTemplate": {"size": size, "leaderTemplate": template, "workerTemplate": template}},
+    }
+    urn = f"urn:pulumi:prod::vllm-fleet::{LWS_TYPE}::m-group"
+    return RenderedResource(urn=urn, type=LWS_TYPE, name="m-group", custom=True, parent="", inputs=props)
+
+
+@pytest.mark.parametrize(
+    ("size", "labels", "scheduler", "warned"),
+    [
+        (2, None, None, True),
+        (2, {pack.KUEUE_QUEUE_LABEL: "llm"}, None, False),
+        (2, None, "volcano", False),
+        (2, None, "default-scheduler", True),
+        (1, None, None, False),
+    ],
+    ids=["default-scheduler", "kueue-queue", "volcano", "default-scheduler-by-name", "one-pod-groups"],
+)
+def test_the_gang_rule_reads_leaderworkersets(stack_renders, size, labels, scheduler, warned):
+    worker = _first(stack_renders, "prod", STATEFUL_SET, _is_worker)
+    lws = _lws(worker, size, labels, scheduler)
+    assert set(violations(validation_args(lws))) == ({GANG_RULE} if warned else set())

@@ -69,6 +69,7 @@ def test_the_comment_and_the_terminal_show_the_delta(stack_renders):
     assert diff.steps, "a changed object makes the stack's details show"
     markdown, text = render_markdown([diff], "origin/main"), render_text([diff], "origin/main")
     delta = diff.capacity.delta[0]
-    assert delta in text and "GPUs requested: 40 H100-80GB-SXM" in text
+    whole_gpus_before = sum(row["totalGpus"] for row in base["models"].values() if not row.get("gpuSlice"))
+    assert delta in text and f"GPUs requested: {whole_gpus_before + 4} H100-80GB-SXM" in text
     assert f"**prod**: {summary(diff)} · {delta}" in markdown
     assert "```mermaid" in markdown and "| qwen-72b | H100-80GB-SXM | 4×4 |" in markdown

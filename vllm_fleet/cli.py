@@ -45,11 +45,13 @@ def plan_table(render: Render) -> str:
 
     PODS and GPUS/POD describe one group; GPUS is every GPU the model requests
     (groups × TP×PP); W/GPU and KV TOKENS are the memory plan of its fullest GPU.
+    PRIORITY is the model's tier, SCHEDULING its gang scheduler ("default": the
+    default scheduler, pod by pod).
     """
     models = {name: PlanSummary.from_output(row) for name, row in render.outputs.get("models", {}).items()}
     prices = render.outputs.get("pricing", {})
     header = ("MODEL", "TP×PP", "GROUPS", "PODS", "GPUS/POD", "GPUS", "WORKLOAD", "LAUNCHER",
-              "GPU", "W/GPU", "KV TOKENS", "COST/DAY", "CACHE", "NETWORK", "API")
+              "GPU", "W/GPU", "KV TOKENS", "COST/DAY", "CACHE", "NETWORK", "PRIORITY", "SCHEDULING", "API")
     rows = [header]
     notes = []
     for name, row in models.items():
@@ -70,6 +72,8 @@ def plan_table(render: Render) -> str:
             model_cost_per_day(row, prices),
             row.cache,
             row.network,
+            row.priority or "default",
+            row.scheduling or "default",
             row.api_url,
         ))
         notes.extend(f"{name}: {note}" for note in row.notes)

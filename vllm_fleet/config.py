@@ -214,6 +214,36 @@ class ApiAccess(StrictModel):
     require_api_key: bool = Field(False, description="Fail unless vllm-fleet:apiKey is set as a secret.")
 
 
+#: The highest value a user PriorityClass may have; above it the API server reserves values for system classes.
+MAX_USER_PRIORITY = 1_000_000_000
+
+
+class PriorityTier(StrictModel):
+    """A tier models name in `priority:`: a PriorityClass the stack creates (`value`) or an existing one (`className`)."""
+
+    value: Optional[int] = Field(
+        None, ge=-INT32_MAX - 1, le=MAX_USER_PRIORITY,
+        description=f"Priority of the PriorityClass the stack creates (`<namespace>-<tier>`); higher wins (at most {MAX_USER_PRIORITY}).",
+    )
+    preemption_policy: Literal["PreemptLowerPriority", "Never"] = Field(
+        "PreemptLowerPriority", description="PreemptLowerPriority: its pods may evict lower tiers' pods; Never: they only wait."
+    )
+    description: Optional[str] = Field(None, max_length=1024, description="What the tier is for (the PriorityClass's description).")
+    class_name: Optional[DnsSubdomain] = Field(
+        None, description="An existing PriorityClass to use instead (the platform's); the stack creates none for this tier."
+    )
+
+    @model_validator(mode="after")
+    def _creates_or_references(self) -> "PriorityTier":
+        if (self.value is None) == (self.class_name is None):
+            raise ValueError("set value (the stack creates the PriorityClass) or className (an existing one), not both or neither")
+        set_with_class = sorted({"preemption_policy", "description"} & self.model_fields_set)
+        if self.class_name is not None and set_with_class:
+            keys = ", ".join(type(self).model_fields[name].alias or name for name in set_with_class)
+            raise ValueError(f"{keys} would have no effect: className {self.class_name!r} is an existing PriorityClass; set them there")
+        return self
+
+
 class ModelConfig(StrictModel):
     name: ModelName = Field(description="DNS-safe name; every object of this model is named after it.")
     model: str = Field(min_length=1, description="Model id (e.g. meta-llama/Llama-3.1-8B-Instruct).")
@@ -283,6 +313,9 @@ class ModelConfig(StrictModel):
             model_info=self.model_info, model_config_file=self.model_config_file,
             accelerator=self.accelerator, gpu_memory=self.gpu_memory,
         )
+    priority: Optional[DnsLabel] = Field(
+        None, description="Priority tier of the model's pods, one of vllm-fleet:priorityTiers (default: the cluster's default priority)."
+    )
 
 
 class PluginDefaults(StrictModel):
@@ -334,6 +367,9 @@ class FleetConfig(StrictModel):
         False,
         description="Fail (instead of warn) when a model's memory plan can't be made: a model the catalog lacks "
         "without modelInfo/modelConfigFile, or no known GPU type and no gpuMemory.",
+    )
+    priority_tiers: dict[DnsLabel, PriorityTier] = Field(
+        default_factory=dict, description="Priority tiers models name in `priority:` (tier name -> PriorityClass)."
     )
 
     @model_validator(mode="after")
@@ -413,7 +449,8 @@ def issues_from(
     """Turns a pydantic ValidationError into key-path issues with helpful messages (`skip`: locations reported elsewhere)."""
     issues = []
     for detail in error.errors(include_url=False):
-        loc = tuple(part for part in detail["loc"] if not str(part).startswith("function-"))
+        # "[key]" marks a problem with a mapping's key itself: the path ends at that key.
+        loc = tuple(part for part in detail["loc"] if not str(part).startswith("function-") and part != "[key]")
         if skip(loc):
             continue
         kind = detail["type"]

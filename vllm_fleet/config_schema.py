@@ -148,16 +148,20 @@ def _default(field: Any) -> str:
     return f"`{json.dumps(dumped, ensure_ascii=False)}`"
 
 
+#: How the reference spells "any key" of a map of mappings (`priorityTiers.<name>.value`).
+MAP_ENTRY = ".<name>."
+
+
 def _nested(annotation: Any) -> tuple[Optional[type[BaseModel]], str]:
     """The model a field holds (directly or as list items), and the key suffix that reaches it."""
     inner = _unwrap(annotation)
     # A RootModel (`pricing`) is one value with its own schema, not keys to list.
     if isinstance(inner, type) and issubclass(inner, BaseModel) and inner is not PluginRef and not issubclass(inner, RootModel):
         return inner, "."
-    if getattr(inner, "__origin__", None) is list:
-        item = _unwrap(inner.__args__[0])
+    if getattr(inner, "__origin__", None) in (list, dict):
+        item = _unwrap(inner.__args__[-1])
         if isinstance(item, type) and issubclass(item, BaseModel) and item is not PluginRef:
-            return item, "[]."
+            return item, "[]." if inner.__origin__ is list else MAP_ENTRY
     return None, ""
 
 
@@ -174,12 +178,12 @@ def reference_rows(
             annotated = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
             rows.append((key, _type(annotated, field.alias or name), _default(field), meaning))
             continue
-        shape = "list of mappings" if join == "[]." else "mapping"
+        shape = {"[].": "list of mappings", MAP_ENTRY: "map of mappings"}.get(join, "mapping")
         if nested in seen:
             rows.append((key, f"{shape} (keys as `{seen[nested]}`)", _default(field), meaning))
             continue
         seen[nested] = key
-        if join == "[]." or _default(field) != "see below":
+        if join != "." or _default(field) != "see below":
             rows.append((key, shape, _default(field), meaning))
         rows += reference_rows(nested, key + join, seen)
     return rows

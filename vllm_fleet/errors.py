@@ -70,3 +70,11 @@ class PlanError(Exception):
         self.field = field
         self.message = message
         self.root = root
+
+
+class ModelPlanError(PlanError):
+    """An add-on's error about the model's own keys (its workload, replicas), not the add-on's settings.
+
+    `field` is relative to the model (`("workload",)` reports `models[2].workload`):
+    when an add-on can't work with how the model runs, the fix is in the model.
+    """

@@ -14,7 +14,7 @@ from .capacity_plan import CapacityPlan, pin_accelerator, plan_capacity, pricing
 from .config import ApiAccess, Fleet, ModelConfig, ModelSpec, NodePool, SelectedPlugin, TransportConfig
 from .constants import API_KEY_SECRET, API_KEY_SECRET_KEY, API_PORT, WEIGHTS_VOLUME
 from .engine_args import engine_flags
-from .errors import ConfigError, Issue, PlanError, key_path
+from .errors import ConfigError, Issue, ModelPlanError, PlanError, key_path
 from .gpu_plan import GpuPlan, plan_gpus
 from .names import Names, common_labels
 from .placement import check_group_selector, check_placement, group_selector
@@ -29,9 +29,11 @@ from .plugins.types import (
     ObjectSpec,
     PodAdditions,
     RolePlan,
+    Scheduling,
     SecretKeyRef,
     WeightsPlan,
 )
+from .priorities import model_priority_class, priority_classes
 from .quantity import format_bytes, format_cpu, parse_quantity
 from .roles import plan_roles
 from .stack_config import SecretValue
@@ -80,6 +82,11 @@ class ModelPlan:
     capacity: CapacityPlan = CapacityPlan()
     #: Findings that don't stop the deploy, each with its key path (the CLI prints them).
     warnings: tuple[str, ...] = ()
+    #: The PriorityClass every pod names (None: the cluster's default priority), from the model's tier.
+    priority_class: Optional[str] = None
+    #: How a scheduler add-on (`scheduler`, its name) takes over the pods; None: the default scheduler.
+    scheduling: Optional[Scheduling] = None
+    scheduler: str = ""
 
     @property
     def name(self) -> str:
@@ -232,6 +239,7 @@ def _first_plan(spec: ModelSpec, fleet: Fleet) -> ModelPlan:
         api_access=fleet.config.api_access,
         hf_token=fleet.config.hf_token,
         replicas=config.replicas,
+        priority_class=model_priority_class(fleet.config, config),
     )
 
 
@@ -298,17 +306,67 @@ def _workload(spec: ModelSpec, plan: ModelPlan) -> ModelPlan:
     check_group_selector(plan.config.placement, group_selector(selected, plan), selected.plugin.name, plan.replicas)
     roles, scripts = _with_root(selected, plan_roles, plan, selected)
     entrypoints = replace(plan.entrypoints, scripts={**plan.entrypoints.scripts, **scripts})
-    plan = replace(plan, roles=roles, entrypoints=entrypoints, workload=selected.plugin.name)
-    return replace(plan, workload_objects=tuple(_with_root(selected, selected.plugin.objects, selected.settings, plan)))
+    plan = _scheduling(spec, replace(plan, roles=roles, entrypoints=entrypoints, workload=selected.plugin.name))
+    objects = _with_root(selected, selected.plugin.objects, selected.settings, plan)
+    return replace(plan, workload_objects=tuple(_scheduled(obj, plan.scheduling) for obj in objects))
+
+
+#: The optional add-on hook of a scheduler add-on (see plugins/protocol.py).
+SCHEDULING_HOOK = "scheduling"
+
+
+def _addon_call(selected: SelectedPlugin, call: Callable[..., Any], *args: Any) -> Any:
+    """Runs an add-on hook: its errors point into its own entry (`addons[i].<field>`), a `ModelPlanError` at the model."""
+    try:
+        return call(*args)
+    except ModelPlanError:
+        raise
+    except PlanError as error:
+        raise PlanError(error.field, error.message, root=selected.path) from None
 
 
 def _addon_objects(selected: SelectedPlugin, plan: ModelPlan) -> ObjectGroup:
-    """An add-on reads the final plan; its errors point into its own entry (`addons[i].<field>`)."""
-    try:
-        objects = tuple(selected.plugin.objects(selected.settings, plan))
-    except PlanError as error:
-        raise PlanError(error.field, error.message, root=selected.path) from None
-    return ObjectGroup("AddOn", f"{plan.name}-{selected.plugin.name}", (objects,))
+    """An add-on reads the final plan (roles, names, the workload's objects)."""
+    objects = tuple(_addon_call(selected, selected.plugin.objects, selected.settings, plan))
+    # A scheduler's objects (PodGroups) must exist before the pods that name them.
+    first = hasattr(selected.plugin, SCHEDULING_HOOK)
+    return ObjectGroup("AddOn", f"{plan.name}-{selected.plugin.name}", (objects,), before_workload=first)
+
+
+def scheduler_addons(spec: ModelSpec) -> tuple[SelectedPlugin, ...]:
+    return tuple(selected for selected in spec.addons if hasattr(selected.plugin, SCHEDULING_HOOK))
+
+
+def _scheduling(spec: ModelSpec, plan: ModelPlan) -> ModelPlan:
+    """The scheduler add-on's say over the pods, checked: one scheduler, and a gang is always the whole group."""
+    chosen, *others = scheduler_addons(spec) or (None,)
+    if chosen is None:
+        return plan
+    if others:
+        raise PlanError(
+            ("type",),
+            f"a second scheduler add-on ({chosen.plugin.name!r} is listed too): two schedulers would race "
+            "for the same GPUs; keep one",
+            root=others[0].path,
+        )
+    scheduling = _addon_call(chosen, getattr(chosen.plugin, SCHEDULING_HOOK), chosen.settings, plan)
+    if scheduling.gang_size not in (0, plan.gpus.pods):
+        raise PlanError(
+            ("type",),
+            f"makes gangs of {scheduling.gang_size} pods, but a group has {plan.gpus.pods}: a partial gang "
+            "holds GPUs while the rest of its group waits (a gang is always the whole group)",
+            root=chosen.path,
+        )
+    pod = plan.pod.merge(PodAdditions(labels=scheduling.pod_labels, annotations=scheduling.pod_annotations))
+    return replace(plan, scheduling=scheduling, scheduler=chosen.plugin.name, pod=pod)
+
+
+def _scheduled(spec: ObjectSpec, scheduling: Optional[Scheduling]) -> ObjectSpec:
+    """A workload object with what the scheduler reads from it (Kueue's queue label, Volcano's queue annotation)."""
+    if scheduling is None:
+        return spec
+    labels = {**spec.labels, **scheduling.workload_labels}
+    return replace(spec, labels=labels, annotations={**spec.annotations, **scheduling.workload_annotations})
 
 
 def _addons(spec: ModelSpec, plan: ModelPlan) -> ModelPlan:
@@ -350,6 +408,8 @@ def summarize(plan: ModelPlan) -> PlanSummary:
         placement=describe_placement(plan.config.placement),
         warnings=plan.warnings,
         **memory_summary(plan.capacity),
+        priority=plan.config.priority or "",
+        scheduling=plan.scheduling.description if plan.scheduling else "",
     )
 
 
@@ -449,10 +509,30 @@ def plan_fleet(fleet: Fleet) -> list[ModelPlan]:
         for name, message in pricing_issues(list(fleet.config.pricing.root), accelerators)
     ]
     names = stack_names(fleet, stack_objects) + [name for spec, plan in planned for name in planned_names(spec, plan)]
-    issues += name_length_issues(names) + collision_issues(names) + stack_issues
+    issues += name_length_issues(names) + collision_issues(names) + stack_issues + mixed_scheduler_issues(planned)
     if issues:
         raise ConfigError(issues)
     return plans
+
+
+def mixed_scheduler_issues(planned: list[tuple[ModelSpec, ModelPlan]]) -> list[Issue]:
+    """One scheduler per stack: two (Volcano and scheduler-plugins) would each bind pods to the same GPUs."""
+    first: Optional[tuple[SelectedPlugin, ModelPlan]] = None
+    issues = []
+    for spec, plan in planned:
+        if not plan.scheduler:
+            continue
+        chosen = scheduler_addons(spec)[0]
+        if first is None:
+            first = (chosen, plan)
+        elif plan.scheduler != first[1].scheduler:
+            issues.append(Issue(
+                key_path(chosen.path + ("type",)),
+                f"model {plan.name!r} uses the {plan.scheduler!r} scheduler but {first[1].name!r} uses "
+                f"{first[1].scheduler!r} ({key_path(first[0].path)}): two schedulers would race for the same GPUs; "
+                "pick one for the stack (defaults.addons)",
+            ))
+    return issues
 
 
 # ------------------------------------------------------- namespace retention
@@ -576,6 +656,7 @@ def stack_names(fleet: Fleet, stack_objects: tuple[ObjectSpec, ...] | list[Objec
         PlannedName(o.kind, fleet.config.namespace if o.namespaced else None, o.name, ("defaults", "addons"))
         for o in stack_objects
     ]
+    names += [PlannedName(o.kind, None, o.name, ("priorityTiers",)) for o in priority_classes(fleet.config)]
     if fleet.config.create_namespace:
         names.append(PlannedName("Namespace", None, fleet.config.namespace, ("namespace",)))
     if fleet.config.api_key is not None:

@@ -102,6 +102,10 @@ def _pod_spec(plan: "ModelPlan", role: RolePlan) -> dict[str, Any]:
         spec["topologySpreadConstraints"] = list(role.placement.topology_spread)
     if plan.pod.init_containers:
         spec["initContainers"] = list(plan.pod.init_containers)
+    if plan.scheduling and plan.scheduling.scheduler_name:
+        spec["schedulerName"] = plan.scheduling.scheduler_name
+    if plan.priority_class:
+        spec["priorityClassName"] = plan.priority_class
     return spec
 
 

@@ -11,7 +11,7 @@ this list is the contract a third-party plugin can rely on.
 from __future__ import annotations
 
 from .constants import ENTRYPOINT_DIR, FLUID_API, NAD_API, RAY_PORTS, WEIGHTS_MOUNT, WEIGHTS_VOLUME
-from .errors import PlanError
+from .errors import ModelPlanError, PlanError
 from .gpu_plan import GpuPlan
 from .names import Names, common_labels, selector_labels
 from .plan import ModelPlan
@@ -41,6 +41,7 @@ from .plugins.types import (
     PodAdditions,
     Probes,
     RolePlan,
+    Scheduling,
     SecretKeyRef,
     WeightsPlan,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "GroupSelector",
     "Membership",
     "ModelPlan",
+    "ModelPlanError",
     "MountSource",
     "Names",
     "NetworkPlan",
@@ -86,6 +88,7 @@ __all__ = [
     "PositiveQuantity",
     "Probes",
     "RolePlan",
+    "Scheduling",
     "SecretKeyRef",
     "ShellLiteral",
     "WeightsPlan",

@@ -48,6 +48,9 @@ class PlanSummary:
     kv_tokens: Optional[int] = None
     max_model_len: int = 0
     sequences: float = 0.0
+    #: The model's priority tier ("": the cluster's default) and how its groups are scheduled ("": default scheduler).
+    priority: str = ""
+    scheduling: str = ""
 
     def to_output(self) -> dict[str, Any]:
         """The stack output `models.<name>` (camelCase keys, as outputs.json holds them)."""

@@ -101,6 +101,14 @@ class AddonPlugin(Plugin, Protocol):
     # Optional: `stack_objects(plans, settings_by_model) -> tuple[ObjectSpec, ...]`, objects made once
     # per stack from every model that names the add-on (e.g. one dashboard with a row per model).
     # `plan.stack_addon_objects` calls it with those models' plans and each one's settings.
+    #
+    # Optional: `scheduling(settings, plan) -> Scheduling`, for an add-on that schedules the model's
+    # pods (a gang scheduler). Called once the roles are planned and before the workload builds its
+    # objects (`plan.roles`, `plan.replicas`, `plan.workload` are set; `plan.workload_objects` is not);
+    # the core puts its scheduler name, labels and annotations on every pod and workload object.
+    # At most one add-on per stack may have it. A `Scheduling.gang_size` must be the group's whole
+    # pod count. Raise `ModelPlanError` when the model's own keys (workload, replicas) can't give
+    # each group its own gang: it is reported at the model's key (`models[2].workload`).
 
 
 # Methods (besides kind/name/Settings) each kind must provide; checked at registration.

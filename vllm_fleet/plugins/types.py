@@ -77,6 +77,31 @@ class PodAdditions:
 
 
 @dataclass(frozen=True)
+class Scheduling:
+    """How a scheduler add-on takes over a model's pods: what its optional `scheduling()` hook returns.
+
+    The core applies it before the workload builds its objects, so every
+    workload gets it the same way: `scheduler_name` becomes each pod's
+    `schedulerName`, `pod_labels`/`pod_annotations` go on each pod (a Volcano
+    group name, a coscheduling PodGroup label), and `workload_labels`/
+    `workload_annotations` go on the objects that run the groups (Kueue reads
+    its queue from a LeaderWorkerSet's labels, LWS reads Volcano's queue from
+    its annotations). One scheduler add-on per stack: two would race for the
+    same GPUs.
+    """
+
+    scheduler_name: Optional[str] = None
+    pod_labels: dict[str, str] = field(default_factory=dict)
+    pod_annotations: dict[str, str] = field(default_factory=dict)
+    workload_labels: dict[str, str] = field(default_factory=dict)
+    workload_annotations: dict[str, str] = field(default_factory=dict)
+    #: Pods of one gang: a group's whole pod count (0: the add-on makes no gangs).
+    gang_size: int = 0
+    #: What the plan table says about it (e.g. "volcano gang of 2").
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class SecretKeyRef:
     """A key of an existing Kubernetes Secret: credentials are referenced by name, never inlined."""
 
@@ -295,6 +320,8 @@ class ObjectGroup:
     component: str
     name: str
     stages: tuple[tuple[ObjectSpec, ...], ...]
+    #: The pods need these first (a PodGroup they name: created after them, the scheduler makes its own).
+    before_workload: bool = False
 
     @property
     def objects(self) -> tuple[ObjectSpec, ...]:

@@ -1,0 +1,340 @@
+"""Gang scheduling add-ons and priority tiers: each group is one gang of all its pods.
+
+The gang sizes are read back from the rendered objects (a PodGroup's
+minMember, or the LeaderWorkerSet size its controller copies into the PodGroup
+it makes per group) and compared with the group's pods counted from the
+rendered workload, in every shipped stack and in a test stack per scheduler
+that runs both workloads.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from vllm_fleet.builtin.scheduling import (
+    COSCHEDULING_GROUP_LABEL,
+    KUEUE_QUEUE_LABEL,
+    VOLCANO_GROUP_ANNOTATION,
+    VOLCANO_QUEUE_ANNOTATION,
+    VolcanoGangs,
+    _known_workload,
+)
+from vllm_fleet.cli import plan_table
+from vllm_fleet.config import load_fleet
+from vllm_fleet.errors import ModelPlanError
+from vllm_fleet.plugins import Registry
+from vllm_fleet.plugins.types import Scheduling
+from vllm_fleet.priorities import priority_classes
+from vllm_fleet.render import write_render
+
+from .conftest import STACKS
+from .dataplane_support import config, issues, model, named, of_kind, one_issue, plan, render
+from .test_monitoring import VALIDATE_CRS
+
+LWS = {"type": "leaderworkerset"}
+K8S_VERSION = "1.33"
+TIERS = {"serving": {"value": 100000}, "best-effort": {"value": 100, "preemptionPolicy": "Never"}}
+SINGLE = {"parallelism": {"tensor": 2}}
+
+
+def scheduler_stack(addon: Any) -> dict[str, Any]:
+    """Every combination the add-on supports: multi-pod and one-pod groups on both workloads, with priorities."""
+    name = addon if isinstance(addon, str) else addon["type"]
+    models = [
+        model(name="lws", workload=LWS, replicas=2 if name != "coscheduling" else 1, priority="serving"),
+        model(name="lone", workload=LWS, replicas=3, priority="best-effort", **SINGLE),
+        model(name="solo", **SINGLE, priority="best-effort"),
+    ]
+    if name != "kueue":
+        models.append(model(name="sts", parallelism={"tensor": 8, "pipeline": 3}, priority="serving"))
+    return config(*models, defaults={"addons": [addon]}, priorityTiers=TIERS)
+
+
+SCHEDULER_STACKS = {
+    "volcano": scheduler_stack({"type": "volcano", "queue": "llm"}),
+    "coscheduling": scheduler_stack({"type": "coscheduling", "scheduleTimeoutSeconds": 600}),
+    "kueue": scheduler_stack({"type": "kueue", "queue": "llm-serving"}),
+}
+
+
+@pytest.fixture(scope="module")
+def scheduled(tmp_path_factory, stack_renders):
+    """Each scheduler's test stack rendered, plus the shipped stacks."""
+    renders = {name: render(tmp_path_factory.mktemp(name), raw, stack=name) for name, raw in SCHEDULER_STACKS.items()}
+    return {**renders, **stack_renders}
+
+
+# ------------------------------------------------------- gangs read back
+
+
+def _group_pods(obj: dict[str, Any], workloads: list[dict[str, Any]]) -> tuple[int, int]:
+    """(groups, pods per group) of the model that owns `obj`, counted from its rendered workload."""
+    instance = obj["metadata"]["labels"]["app.kubernetes.io/instance"]
+    mine = [w for w in workloads if w["metadata"]["labels"]["app.kubernetes.io/instance"] == instance]
+    if mine[0]["kind"] == "LeaderWorkerSet":
+        return mine[0]["spec"]["replicas"], mine[0]["spec"]["leaderWorkerTemplate"]["size"]
+    head = next(w for w in mine if w["metadata"]["labels"]["app.kubernetes.io/component"] == "head")
+    groups = head["spec"]["replicas"]
+    return groups, sum(w["spec"]["replicas"] for w in mine) // groups
+
+
+def _pod_templates(workload: dict[str, Any]) -> list[dict[str, Any]]:
+    if workload["kind"] == "StatefulSet":
+        return [workload["spec"]["template"]]
+    template = workload["spec"]["leaderWorkerTemplate"]
+    return [template[key] for key in ("leaderTemplate", "workerTemplate") if key in template]
+
+
+def gangs(render_) -> dict[str, tuple[int, int]]:
+    """Model -> (gang size, pods per group), for every model whose groups are gangs.
+
+    A gang is a PodGroup that pods name (Volcano's annotation, coscheduling's
+    label); an LWS group whose pods Volcano schedules (the LWS controller makes
+    a PodGroup of `size` for each group, with startupPolicy LeaderCreated); or
+    an LWS group Kueue admits (a queue label on the LWS).
+    """
+    workloads = of_kind(render_, "StatefulSet") + of_kind(render_, "LeaderWorkerSet")
+    groups = {g["metadata"]["name"]: g for g in of_kind(render_, "PodGroup")}
+    found: dict[str, tuple[int, int]] = {}
+    for workload in workloads:
+        instance = workload["metadata"]["labels"]["app.kubernetes.io/instance"]
+        replicas, pods = _group_pods(workload, workloads)
+        for pod in _pod_templates(workload):
+            named_group = pod["metadata"].get("annotations", {}).get(VOLCANO_GROUP_ANNOTATION) or pod["metadata"]["labels"].get(COSCHEDULING_GROUP_LABEL)
+            if named_group:
+                assert replicas == 1, f"{instance}: {replicas} groups share PodGroup {named_group}"
+                found[instance] = (groups[named_group]["spec"]["minMember"], pods)
+            elif workload["kind"] == "LeaderWorkerSet" and (pod["spec"].get("schedulerName") == "volcano" or KUEUE_QUEUE_LABEL in workload["metadata"]["labels"]):
+                assert workload["spec"]["startupPolicy"] == "LeaderCreated"
+                found[instance] = (workload["spec"]["leaderWorkerTemplate"]["size"], pods)
+    return found
+
+
+@pytest.mark.parametrize("stack", [*SCHEDULER_STACKS, *STACKS])
+def test_each_gang_is_its_whole_group(scheduled, stack):
+    render_ = scheduled[stack]
+    found = gangs(render_)
+    summaries = render_.outputs["models"]
+    for name, (gang, pods) in found.items():
+        assert gang == pods == summaries[name]["pods"], (stack, name, gang, pods)
+    multi_pod = {name for name, row in summaries.items() if row["pods"] > 1}
+    expected = multi_pod if stack != "dev" else set()
+    assert expected <= found.keys(), f"{stack}: multi-pod groups without a gang: {expected - found.keys()}"
+
+
+def test_the_gang_reader_sees_a_short_gang(scheduled):
+    """The check above can fail: a PodGroup of fewer pods than its group is reported."""
+    short = named(scheduled["prod"], "PodGroup", "llama-405b-group")
+    short["spec"]["minMember"] = 1
+    try:
+        assert gangs(scheduled["prod"])["llama-405b"] == (1, 2)
+    finally:
+        short["spec"]["minMember"] = 2
+
+
+def test_every_multi_pod_group_of_staging_and_prod_is_a_volcano_gang(scheduled):
+    for stack in ("staging", "prod"):
+        multi = {n for n, row in scheduled[stack].outputs["models"].items() if row["pods"] > 1}
+        assert multi and multi == {g["metadata"]["name"].removesuffix("-group") for g in of_kind(scheduled[stack], "PodGroup")}
+
+
+# ------------------------------------------------------- objects are valid
+
+
+@pytest.mark.parametrize("stack", [*SCHEDULER_STACKS, "prod"])
+def test_scheduler_objects_match_their_upstream_crds(scheduled, stack, tmp_path):
+    write_render(scheduled[stack], tmp_path / "out")
+    result = subprocess.run([sys.executable, str(VALIDATE_CRS), str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    checked = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("OK ")}
+    scheduling = {f"{o['kind']}/{o['metadata']['name']}" for o in scheduled[stack].objects() if o["kind"] in ("PodGroup", "LeaderWorkerSet")}
+    assert scheduling and scheduling <= checked, result.stdout
+    assert ", 0 failed," in result.stdout
+
+
+@pytest.mark.parametrize("stack", [*SCHEDULER_STACKS, "prod"])
+def test_priority_classes_and_pods_pass_strict_kubernetes_validation(scheduled, stack):
+    classes = of_kind(scheduled[stack], "PriorityClass")
+    assert classes
+    for obj in classes + of_kind(scheduled[stack], "StatefulSet"):
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    for lws in of_kind(scheduled[stack], "LeaderWorkerSet"):
+        for pod in _pod_templates(lws):
+            kubernetes_validate.validate({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": pod["spec"]}, K8S_VERSION, strict=True)
+
+
+def test_the_crd_check_rejects_a_broken_pod_group(scheduled, tmp_path):
+    write_render(scheduled["coscheduling"], tmp_path / "out")
+    [path] = (tmp_path / "out").rglob("podgroup-sts-group.yaml")
+    path.write_text(path.read_text().replace("minMember: 3", "minMember: 0"))
+    result = subprocess.run([sys.executable, str(VALIDATE_CRS), str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "minMember" in result.stdout, result.stdout
+
+
+# ------------------------------------------------------- what pods carry
+
+
+def test_volcano_pods_name_the_scheduler_queue_and_group(scheduled):
+    volcano = scheduled["volcano"]
+    sts = named(volcano, "StatefulSet", "sts-worker")["spec"]["template"]
+    assert sts["spec"]["schedulerName"] == "volcano"
+    assert sts["metadata"]["annotations"][VOLCANO_GROUP_ANNOTATION] == "sts-group"
+    group = named(volcano, "PodGroup", "sts-group")["spec"]
+    assert (group["minMember"], group["queue"], group["priorityClassName"]) == (3, "llm", "llm-test-serving")
+    assert group["minResources"] == {"cpu": "96", "memory": "768Gi", "nvidia.com/gpu": 24}
+    lws = named(volcano, "LeaderWorkerSet", "lws-group")
+    # The LWS controller reads the queue from the LWS and makes each group's PodGroup itself.
+    assert lws["metadata"]["annotations"][VOLCANO_QUEUE_ANNOTATION] == "llm"
+    assert {p["spec"]["schedulerName"] for p in _pod_templates(lws)} == {"volcano"}
+    solo = named(volcano, "StatefulSet", "solo-head")["spec"]["template"]
+    assert solo["metadata"]["annotations"][VOLCANO_QUEUE_ANNOTATION] == "llm" and VOLCANO_GROUP_ANNOTATION not in solo["metadata"]["annotations"]
+    assert {g["metadata"]["name"] for g in of_kind(volcano, "PodGroup")} == {"sts-group"}
+
+
+def test_coscheduling_pods_carry_the_pod_group_label(scheduled):
+    cosched = scheduled["coscheduling"]
+    for name in ("sts-head", "sts-worker"):
+        pod = named(cosched, "StatefulSet", name)["spec"]["template"]
+        assert pod["spec"]["schedulerName"] == "scheduler-plugins-scheduler"
+        assert pod["metadata"]["labels"][COSCHEDULING_GROUP_LABEL] == "sts-group"
+    assert named(cosched, "PodGroup", "lws-group")["spec"]["scheduleTimeoutSeconds"] == 600
+
+
+def test_kueue_queues_the_workload_and_leaves_the_default_scheduler(scheduled):
+    kueue = scheduled["kueue"]
+    for obj in of_kind(kueue, "LeaderWorkerSet") + of_kind(kueue, "StatefulSet"):
+        assert obj["metadata"]["labels"][KUEUE_QUEUE_LABEL] == "llm-serving"
+        assert all("schedulerName" not in pod["spec"] for pod in _pod_templates(obj))
+    assert not of_kind(kueue, "PodGroup")
+
+
+def test_without_an_addon_pods_keep_the_default_scheduler(scheduled):
+    for obj in of_kind(scheduled["dev"], "StatefulSet"):
+        assert "schedulerName" not in obj["spec"]["template"]["spec"]
+        assert "priorityClassName" not in obj["spec"]["template"]["spec"]
+
+
+# ------------------------------------------------------- priorities
+
+
+def test_tiers_become_priority_classes_and_pods_name_them(scheduled):
+    prod = scheduled["prod"]
+    classes = {c["metadata"]["name"]: c for c in of_kind(prod, "PriorityClass")}
+    assert set(classes) == {"llm-prod-serving", "llm-prod-best-effort"}
+    serving, best_effort = classes["llm-prod-serving"], classes["llm-prod-best-effort"]
+    assert serving["value"] > best_effort["value"] and not serving["globalDefault"]
+    assert (serving["preemptionPolicy"], best_effort["preemptionPolicy"]) == ("PreemptLowerPriority", "Never")
+    assert "namespace" not in serving["metadata"]
+    pods = {sts["metadata"]["name"]: sts["spec"]["template"]["spec"]["priorityClassName"] for sts in of_kind(prod, "StatefulSet")}
+    assert pods["qwen-7b-best-effort-head"] == "llm-prod-best-effort"
+    assert {pods["llama-405b-head"], pods["llama-405b-worker"], pods["qwen-72b-worker"]} == {"llm-prod-serving"}
+
+
+def test_the_plan_table_shows_each_models_tier_and_scheduler(scheduled):
+    table = plan_table(scheduled["prod"])
+    rows = {line.split()[0]: line for line in table.splitlines()[2:] if not line.strip().startswith("note:")}
+    assert " best-effort " in rows["qwen-7b-best-effort"] and " serving " in rows["llama-405b"]
+    assert "volcano, gangs of 2" in rows["llama-405b"]
+    assert scheduled["prod"].outputs["models"]["llama-70b"]["priority"] == "serving"
+    assert " default " in plan_table(scheduled["dev"]).splitlines()[2]
+
+
+def test_an_existing_priority_class_is_named_not_created():
+    tiers = {"critical": {"className": "platform-critical"}}
+    planned = plan(config(model(priority="critical"), priorityTiers=tiers))
+    assert planned.priority_class == "platform-critical"
+    fleet = load_fleet(config(model(priority="critical"), priorityTiers=tiers), Registry.discover())
+    assert priority_classes(fleet.config) == ()
+
+
+@pytest.mark.parametrize(
+    ("tiers", "path", "words"),
+    [
+        ({"t": {}}, "vllm-fleet:priorityTiers.t", "set value"),
+        ({"t": {"value": 1, "className": "x"}}, "vllm-fleet:priorityTiers.t", "not both"),
+        ({"t": {"className": "x", "preemptionPolicy": "Never"}}, "vllm-fleet:priorityTiers.t", "no effect"),
+        ({"t": {"value": 2_000_000_000}}, "vllm-fleet:priorityTiers.t.value", "1000000000"),
+        ({"t": {"value": 1, "preemptionPolicy": "Sometimes"}}, "vllm-fleet:priorityTiers.t.preemptionPolicy", "Never"),
+        ({"T_t": {"value": 1}}, "vllm-fleet:priorityTiers.T_t", "DNS label"),
+    ],
+)
+def test_bad_tiers_are_config_errors_with_key_paths(tiers, path, words):
+    found = issues(config(model(), priorityTiers=tiers))
+    assert any(line.startswith(f"{path}: ") and words in line for line in found), found
+
+
+def test_an_unknown_tier_lists_the_defined_ones():
+    message = one_issue(config(model(priority="gold"), priorityTiers=TIERS), "vllm-fleet:models[0].priority")
+    assert "unknown priority tier 'gold'" in message and "best-effort, serving" in message
+
+
+# ------------------------------------------------------- impossible combinations
+
+
+@pytest.mark.parametrize(
+    ("raw", "path", "words"),
+    [
+        (config(model(replicas=2), defaults={"addons": ["volcano"]}), "vllm-fleet:models[0].workload", "workload: leaderworkerset"),
+        (config(model(replicas=2), defaults={"addons": ["coscheduling"]}), "vllm-fleet:models[0].replicas", "volcano add-on with workload: leaderworkerset"),
+        (config(model(replicas=2, workload=LWS), defaults={"addons": ["coscheduling"]}), "vllm-fleet:models[0].replicas", "one gang of 4 pods"),
+        (config(model(workload={**LWS, "maxSurge": 1}), defaults={"addons": ["coscheduling"]}), "vllm-fleet:models[0].workload.maxSurge", "maxSurge: 0"),
+        (config(model(), defaults={"addons": [{"type": "kueue", "queue": "q"}]}), "vllm-fleet:models[0].workload", "admitted apart"),
+        (config(model(replicas=2, **SINGLE), defaults={"addons": [{"type": "kueue", "queue": "q"}]}), "vllm-fleet:models[0].workload", "all together"),
+        (config(model(addons=["volcano", {"type": "kueue", "queue": "q"}])), "vllm-fleet:models[0].addons[1].type", "two schedulers"),
+        (config(model(), model(name="b", addons=["coscheduling"]), defaults={"addons": ["volcano"]}), "vllm-fleet:models[1].addons[0].type", "pick one for the stack"),
+    ],
+    ids=["volcano-sts-replicas", "cosched-sts-replicas", "cosched-lws-replicas", "cosched-lws-surge", "kueue-sts-multi-pod", "kueue-sts-replicas", "two-in-one-model", "two-in-one-stack"],
+)
+def test_impossible_combinations_are_config_errors_at_the_key_to_change(raw, path, words):
+    message = one_issue(raw, path)
+    assert words in message, message
+
+
+def test_the_same_models_on_leaderworkerset_are_fine():
+    for addon in ("volcano", {"type": "kueue", "queue": "q"}):
+        planned = plan(config(model(replicas=2, workload=LWS), defaults={"addons": [addon]}))
+        assert planned.scheduling.gang_size == planned.gpus.pods == 2
+
+
+class _ShortGangs(VolcanoGangs):
+    """A third-party scheduler that gangs fewer pods than a group has (the minAvailable: 1 incident)."""
+
+    name = "short"
+
+    def scheduling(self, settings, plan_):
+        return Scheduling("short-scheduler", gang_size=1)
+
+
+def test_a_gang_smaller_than_its_group_is_refused():
+    registry = Registry.discover()
+    registry.register(_ShortGangs())
+    found = issues(config(model(addons=["short"])), registry)
+    assert found == [
+        "vllm-fleet:models[0].addons[0].type: makes gangs of 1 pods, but a group has 2: a partial gang holds GPUs "
+        "while the rest of its group waits (a gang is always the whole group)"
+    ]
+
+
+def test_a_third_party_workload_is_refused_by_name():
+    planned = plan(config(model(), defaults={"addons": ["volcano"]}))
+    assert planned.scheduler == "volcano"
+    with pytest.raises(ModelPlanError) as caught:
+        _known_workload(replace(planned, workload="jobset"), "volcano")
+    assert caught.value.field == ("workload",) and "'jobset'" in caught.value.message
+
+
+def test_pod_groups_and_priority_classes_exist_before_the_pods(scheduled):
+    """A pod naming a missing PodGroup gets one Volcano makes (minMember 1); one naming a missing class is refused."""
+    resources = scheduled["prod"].resources
+    cluster = next(r for r in resources if r.type == "vllm-fleet:index:VllmCluster" and r.name == "qwen-72b")
+    needed = {r.urn for r in resources if r.type.endswith((":PodGroup", ":PriorityClass")) and r.name in (
+        "podgroup-qwen-72b-group", "priorityclass-llm-prod-serving")}
+    assert len(needed) == 2 and needed <= set(cluster.depends_on)
+    monitor = next(r for r in resources if r.type.endswith(":PodMonitor") and "qwen-72b" in r.name)
+    assert monitor.urn not in cluster.depends_on
