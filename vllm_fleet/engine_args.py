@@ -161,15 +161,14 @@ def _switch(flag: str, option: ArgOption, value: Any) -> tuple[list[str], Option
     on = _SWITCH_WORDS.get(value.lower()) if isinstance(value, str) else value
     if not isinstance(on, bool):
         return [], f"{flag} is a switch: write true or false, got {value!r}"
-    if option.action == "boolean_optional":
-        negative = flag in option.negative_flags
-        wanted = on != negative  # the value the option ends up with
-        if wanted:
-            return [next(f for f in option.flags if f.startswith("--") and f not in option.negative_flags)], None
-        preferred = [f for f in option.negative_flags if f.startswith("--no-")] or list(option.negative_flags)
-        return [preferred[0]], None
     if on:
         return [flag], None
+    if option.action == "boolean_optional":
+        if flag in option.negative_flags:  # `no-x: false`: x on
+            return [next(f for f in option.flags if f.startswith("--") and f not in option.negative_flags)], None
+        # `--no-x` is in every release; 0.33's `--disable-x` for `--enable-x` is not in 0.32.
+        negatives = [f for f in option.negative_flags if f == f"--no-{flag[2:]}"] or list(option.negative_flags)
+        return [negatives[0]], None
     if not option.default or option.action == "store_false":
         return [], None  # off is the default: nothing to pass
     return [], f"{flag} has no negative form in vLLM's parser; leave the key out to keep its default"

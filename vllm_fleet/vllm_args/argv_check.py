@@ -49,7 +49,10 @@ def _parse_error(checker: ArgChecker, argv: list[str]) -> str | None:
 
 
 def _blame(checker: ArgChecker, base: list[str], engine_args: Mapping[str, Any], message: str) -> list[Finding]:
-    """The engineArgs keys that make the parse fail on their own; the whole block when none does."""
+    """The engineArgs keys that make the parse fail on their own; the whole block when none does.
+
+    Keys the translator refused are not in the argv, so they are skipped here.
+    """
     version = f"vLLM {checker.schema.vllm_version}'s parser"
     found = []
     for key in sorted(engine_args):
@@ -72,8 +75,6 @@ def serve_arg_findings(plan: "ModelPlan") -> list[Finding]:
         for key, path, message in translation_problems(engine_args, checker.schema)
         if key not in owned
     ]
-    if findings or owned:
-        return findings
     flags = engine_flags(engine_args, checker.schema)
     base = list(plan.serve_args[: len(plan.serve_args) - len(flags)])
     for role, argv in role_argvs(plan).items():
@@ -82,7 +83,8 @@ def serve_arg_findings(plan: "ModelPlan") -> list[Finding]:
             continue
         if _parse_error(checker, base) is not None:
             return [((), f"vLLM {checker.schema.vllm_version}'s parser refuses the {role}'s own vllm-fleet flags: {error}")]
-        return _blame(checker, base, engine_args, error)
+        unreported = {key: value for key, value in engine_args.items() if key not in owned}
+        return findings + _blame(checker, base, unreported, error)
     return findings
 
 

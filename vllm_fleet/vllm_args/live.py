@@ -67,6 +67,20 @@ _MAKE_ARG_PARSER_HOMES = (
 )
 
 
+def parse(argv: list[str]) -> Any:
+    """vLLM's parse of `argv`, then its EngineArgs built from it (as `vllm serve` does first)."""
+    from vllm.engine.arg_utils import AsyncEngineArgs
+
+    try:
+        namespace = serve_parser().parse_args(argv)
+    except (ValueError, TypeError) as error:
+        raise ParserError(str(error)) from None
+    try:
+        return AsyncEngineArgs.from_cli_args(namespace)
+    except (ValueError, TypeError) as error:
+        raise ParserError(f"vLLM's EngineArgs rejects it: {error}") from None
+
+
 @lru_cache(maxsize=1)
 def live_schema() -> ArgSchema:
     """The installed vLLM's schema, read from its parser (the same reader as the snapshot script)."""
