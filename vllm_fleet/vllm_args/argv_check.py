@@ -65,10 +65,13 @@ def _blame(checker: ArgChecker, base: list[str], engine_args: Mapping[str, Any],
     return found or [(("engineArgs",),  f"{version} refuses these flags together: {message}")]
 
 
-def serve_arg_findings(plan: "ModelPlan") -> list[Finding]:
-    """engineArgs vLLM's parser would refuse or misread, and refusals of each role's full argv."""
+def serve_arg_findings(plan: "ModelPlan", checker: ArgChecker | None = None) -> list[Finding]:
+    """engineArgs vLLM's parser would refuse or misread, and refusals of each role's full argv.
+
+    `checker` defaults to the arguments of the plan's image (tests pass another to compare paths).
+    """
     engine_args = plan.config.engine_args
-    checker = checker_for(plan.image)
+    checker = checker or checker_for(plan.image)
     owned = {key for key, _ in check_engine_args(engine_args)}  # reported by the config check already
     findings: list[Finding] = [
         (("engineArgs", key, *path), message)
