@@ -79,7 +79,9 @@ def serve_arg_findings(plan: "ModelPlan", checker: ArgChecker | None = None) -> 
         if key not in owned
     ]
     flags = engine_flags(engine_args, checker.schema)
-    base = list(plan.serve_args[: len(plan.serve_args) - len(flags)])
+    # The translated engineArgs end the shared argv (plan.base_serve_args); the rest is vllm-fleet's own.
+    ends_with_flags = not flags or list(plan.serve_args[-len(flags):]) == flags
+    base = list(plan.serve_args[: len(plan.serve_args) - len(flags)]) if ends_with_flags else list(plan.serve_args)
     for role, argv in role_argvs(plan).items():
         error = _parse_error(checker, argv)
         if error is None:

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import importlib.metadata
 import importlib.util
+import logging
 from functools import lru_cache
 from typing import Any, Optional
 
@@ -71,14 +72,17 @@ def parse(argv: list[str]) -> Any:
     """vLLM's parse of `argv`, then its EngineArgs built from it (as `vllm serve` does first)."""
     from vllm.engine.arg_utils import AsyncEngineArgs
 
+    # vLLM logs its own warnings (duplicate keys, deprecations) while parsing; the pods will show them,
+    # the render's output should not.
+    vllm_logger = logging.getLogger("vllm")
+    level, vllm_logger.level = vllm_logger.level, logging.ERROR
     try:
         namespace = serve_parser().parse_args(argv)
-    except (ValueError, TypeError) as error:
-        raise ParserError(str(error)) from None
-    try:
         return AsyncEngineArgs.from_cli_args(namespace)
     except (ValueError, TypeError) as error:
-        raise ParserError(f"vLLM's EngineArgs rejects it: {error}") from None
+        raise ParserError(f"vLLM rejects it: {error}") from None
+    finally:
+        vllm_logger.level = level
 
 
 @lru_cache(maxsize=1)
