@@ -202,7 +202,7 @@ def test_the_image_version_picks_the_arguments(registry):
 @pytest.mark.parametrize(
     "image,note",
     [
-        ("vllm/vllm-openai:v0.30.0", "models[0].image: vllm/vllm-openai:v0.30.0 runs vLLM 0.30.0; engineArgs were checked against the snapshot of vLLM 0.33.0's arguments"),
+        ("vllm/vllm-openai:v0.30.0", "models[0].image: vllm/vllm-openai:v0.30.0 runs vLLM 0.30.0; engineArgs were checked against the snapshot of vLLM 0.32.0's arguments"),
         ("vllm/vllm-openai:nightly", "models[0].image: vllm/vllm-openai:nightly names no vLLM version in its tag; engineArgs were checked against the snapshot of vLLM 0.33.0's"),
     ],
 )
@@ -263,3 +263,48 @@ def test_shipped_stacks_pass_the_parser(registry, project):
             for argv in role_argvs(plan).values():
                 checker.parse(argv)
             assert engine_flags(plan.config.engine_args, checker.schema) == list(plan.serve_args[plan.serve_args.index("--port") + 2:])
+
+
+@pytest.fixture
+def installed_vllm(monkeypatch):
+    """Pretend a vLLM is installed: its version, and what building its parser does."""
+    from vllm_fleet.vllm_args import check, live
+
+    def install(version: str, schema_or_error):
+        def live_schema():
+            if isinstance(schema_or_error, Exception):
+                raise schema_or_error
+            return schema_or_error
+
+        monkeypatch.setattr(live, "installed_version", lambda: version)
+        monkeypatch.setattr(live, "live_schema", live_schema)
+        check.checker_for.cache_clear()
+        check._installed_parser_problem.cache_clear()
+
+    yield install
+    monkeypatch.undo()
+    check.checker_for.cache_clear()
+    check._installed_parser_problem.cache_clear()
+
+
+def test_the_installed_vllm_of_the_images_version_is_used(installed_vllm):
+    stand_in = load_snapshot("0.32.0")
+    installed_vllm("0.31.0", stand_in)
+    checker = checker_for("vllm/vllm-openai:v0.31.0")
+    assert (checker.schema, checker.uses_installed_vllm, checker.mismatch) == (stand_in, True, None)
+    # another version with a snapshot: the snapshot, vLLM not consulted
+    assert checker_for(DEFAULT_IMAGE).uses_installed_vllm is False
+    # a version with neither: the installed vLLM stands in, and the note says so
+    other = checker_for("vllm/vllm-openai:v0.29.0")
+    assert other.uses_installed_vllm and other.mismatch.startswith(
+        "vllm/vllm-openai:v0.29.0 runs vLLM 0.29.0; engineArgs were checked against the installed vLLM 0.31.0's arguments"
+    )
+
+
+def test_a_broken_vllm_install_falls_back_to_the_snapshots(installed_vllm):
+    installed_vllm("0.32.0", ModuleNotFoundError("No module named 'orjson'"))
+    checker = checker_for(V032)
+    assert (checker.schema.vllm_version, checker.uses_installed_vllm, checker.mismatch) == ("0.32.0", False, None)
+    other = checker_for("vllm/vllm-openai:v0.31.5")
+    assert not other.uses_installed_vllm and other.schema.vllm_version == "0.32.0"
+    assert "the installed vLLM did not load its parser (ModuleNotFoundError: No module named 'orjson')" in other.mismatch

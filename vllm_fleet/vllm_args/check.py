@@ -49,30 +49,40 @@ def image_vllm_version(image: str) -> Optional[str]:
     return match.group(1) if match else None
 
 
+@lru_cache(maxsize=1)
+def _installed_parser_problem() -> Optional[str]:
+    """Why the installed vLLM's parser can't be built (a broken install), or None when it can."""
+    try:
+        live.live_schema()
+    except Exception as error:  # noqa: BLE001 - any failure to load vLLM means: use the snapshots
+        return f"the installed vLLM did not load its parser ({type(error).__name__}: {error})"
+    return None
+
+
 @lru_cache(maxsize=None)
 def checker_for(image: str) -> ArgChecker:
-    """The arguments `image`'s vLLM takes, or the closest stand-in and why it is one."""
+    """The arguments `image`'s vLLM takes, or the closest stand-in and why it is one.
+
+    vLLM is imported (seconds) only when its version is the image's, or when
+    it is the only stand-in.
+    """
     wanted = image_vllm_version(image)
     installed = live.installed_version()
     shipped = snapshot_versions()
-    if wanted is not None and wanted == installed:
+    if wanted is not None and wanted == installed and _installed_parser_problem() is None:
         return ArgChecker(live.live_schema(), True)
     if wanted in shipped:
         return ArgChecker(load_snapshot(wanted), False)
-    if installed is not None:
-        stand_in, schema = f"the installed vLLM {installed}", None
-    else:
-        older = [v for v in shipped if wanted is None or version_key(v) <= version_key(wanted)]
-        stand_in_version = (older or shipped)[-1]
-        stand_in, schema = f"the snapshot of vLLM {stand_in_version}", load_snapshot(stand_in_version)
     runs = f"runs vLLM {wanted}" if wanted else "names no vLLM version in its tag"
-    mismatch = (
-        f"{image} {runs}; engineArgs were checked against {stand_in}'s arguments "
-        f"(snapshots: {', '.join(shipped)}; add one with scripts/vllm_arg_schema.py)"
-    )
-    if schema is None:
+    footer = f"(snapshots: {', '.join(shipped)}; add one with scripts/vllm_arg_schema.py)"
+    if installed is not None and _installed_parser_problem() is None:
+        mismatch = f"{image} {runs}; engineArgs were checked against the installed vLLM {installed}'s arguments {footer}"
         return ArgChecker(live.live_schema(), True, mismatch)
-    return ArgChecker(schema, False, mismatch)
+    older = [v for v in shipped if wanted is None or version_key(v) <= version_key(wanted)]
+    stand_in = older[-1] if older else shipped[0]  # the nearest release at or below, else the oldest
+    broken = f"; {_installed_parser_problem()}" if installed is not None else ""
+    mismatch = f"{image} {runs}{broken}; engineArgs were checked against the snapshot of vLLM {stand_in}'s arguments {footer}"
+    return ArgChecker(load_snapshot(stand_in), False, mismatch)
 
 
 __all__ = ["ArgChecker", "ParserError", "checker_for", "image_vllm_version"]
