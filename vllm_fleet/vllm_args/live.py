@@ -91,4 +91,4 @@ def live_schema() -> ArgSchema:
     from vllm.config import VllmConfig
 
     version = installed_version() or "unknown"
-    return ArgSchema.from_dict(extract_schema(serve_parser(), VllmConfig, version), origin=f"installed vllm {version}")
+    return ArgSchema.from_dict(extract_schema(serve_parser(), VllmConfig, version))

@@ -66,10 +66,6 @@ class ArgOption:
     negative_flags: tuple[str, ...] = ()
 
     @property
-    def takes_value(self) -> bool:
-        return self.nargs != 0
-
-    @property
     def takes_json(self) -> bool:
         return self.type in JSON_TYPES
 
@@ -82,7 +78,6 @@ class ArgSchema:
     options: tuple[ArgOption, ...]
     #: Config class -> field name -> the nested config class of that field, or None.
     configs: dict[str, dict[str, Optional[str]]]
-    origin: str = ""
     by_flag: dict[str, ArgOption] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -95,7 +90,7 @@ class ArgSchema:
         return sorted(flag for flag in self.by_flag if flag.startswith("--"))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], origin: str = "") -> "ArgSchema":
+    def from_dict(cls, data: dict[str, Any]) -> "ArgSchema":
         if data.get("format") != SCHEMA_FORMAT:
             raise ValueError(f"vLLM argument schema format {data.get('format')!r}; this tool reads {SCHEMA_FORMAT}")
         options = tuple(
@@ -107,7 +102,7 @@ class ArgSchema:
             })
             for raw in data["options"]
         )
-        return cls(data["vllm_version"], options, data["configs"], origin)
+        return cls(data["vllm_version"], options, data["configs"])
 
 
 def _tuple(value: Optional[list]) -> Optional[tuple]:
@@ -127,7 +122,7 @@ def version_key(version: str) -> tuple[int, ...]:
 @lru_cache(maxsize=None)
 def load_snapshot(version: str) -> ArgSchema:
     path = SNAPSHOT_DIR / f"vllm-{version}.json"
-    return ArgSchema.from_dict(json.loads(path.read_text()), origin=f"snapshot {path.name}")
+    return ArgSchema.from_dict(json.loads(path.read_text()))
 
 
 # ------------------------------------------------------------ from vLLM itself
