@@ -274,7 +274,11 @@ class ModelConfig(StrictModel):
     )
     engine_args: dict[str, EngineArgValue] = Field(
         default_factory=dict,
-        description="Extra `vllm serve` flags ({max-model-len: 8192}): true → --flag, false → --no-flag, list → --flag a b, map → JSON.",
+        description=(
+            "Extra `vllm serve` flags ({max-model-len: 8192}), checked by vLLM's own parser of the image's version: "
+            "true/false → the flag or its negative form, list → values or JSON as the flag takes them, map → JSON "
+            "(docs/engine-args.md)."
+        ),
     )
     image: Optional[str] = Field(None, description="vLLM image; defaults to vllm-fleet:image.")
     node_pool: Optional[NodePool] = Field(None, description="Overrides vllm-fleet:nodePool for this model.")

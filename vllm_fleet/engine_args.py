@@ -2,6 +2,15 @@
 
 Head, workers and every template use `engine_flags`; rendering flags in two
 places is how other charts ended up with flags that exist on one path only.
+
+How a value becomes flags is read from vLLM's own parser (its schema: the
+installed vLLM's, or the snapshot of the image's version, see
+vllm_fleet/vllm_args/): a switch with a negative form takes `false` as
+`--no-x`, a switch without one leaves `false` out (its default) or refuses
+it; a flag taking several values gets them as separate words, a repeatable
+flag gets itself repeated, a JSON flag gets JSON; a JSON config's keys must
+be the config's (snake_case) fields. Keys this module refuses are reported
+by `translation_problems` with their key path and left out of the argv.
 """
 
 from __future__ import annotations
@@ -9,6 +18,9 @@ from __future__ import annotations
 import json
 import re
 from typing import Any, Mapping, Optional
+
+from .errors import did_you_mean
+from .vllm_args.schema import ArgOption, ArgSchema
 
 # Flags the platform owns: setting them in engineArgs would contradict the plan.
 RESERVED_FLAGS: dict[str, str] = {
@@ -106,19 +118,145 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def engine_flags(engine_args: Mapping[str, Any]) -> list[str]:
-    """true -> --flag, false -> --no-flag, list -> --flag a b, mapping -> --flag '<json>'."""
+#: A path below the engineArgs key (("speculative-config", "numSpeculativeTokens")) and what is wrong.
+Problem = tuple[tuple[str, ...], str]
+_SWITCH_WORDS = {"true": True, "false": False}
+#: Config keys vLLM renamed (old -> new), for the hint only: the schema decides what is accepted.
+_RENAMED_CONFIG_KEYS = {("CompilationConfig", "level"): "mode"}
+
+
+def resolve_flag(name: str, schema: ArgSchema) -> tuple[Optional[ArgOption], str]:
+    """The option `--name` is in `schema`, or None and why not (unknown, ambiguous, abbreviated)."""
+    flag = f"--{name}"
+    option = schema.option(flag)
+    if option is not None:
+        return option, ""
+    matches = [candidate for candidate in schema.long_flags() if candidate.startswith(flag)]
+    version = f"vLLM {schema.vllm_version}"
+    if len(matches) == 1:
+        return None, (
+            f"--{name} is an abbreviation of {matches[0]}; write the full name (a later vLLM flag can make it ambiguous)"
+        )
+    if matches:
+        shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
+        return None, f"--{name} is ambiguous in {version}'s parser: it could be {shown}"
+    hint = did_you_mean(name, [f[2:] for f in schema.long_flags()])
+    return None, f"--{name} is not a `vllm serve` flag in {version}{hint}"
+
+
+def _describe(option: ArgOption) -> str:
+    if option.choices:
+        return "one of " + ", ".join(str(choice) for choice in option.choices if choice is not None)
+    return {
+        "int": "an integer", "float": "a number", "human_readable_int": "an integer (1k, 2M allowed)",
+        "human_readable_int_or_auto": "an integer (1k, 2M allowed) or auto", "json": "JSON (a map or list)",
+        "dataclass": "a map (JSON)", "dict_or_str": "a map (JSON) or text",
+    }.get(option.type or "", "a value")
+
+
+def _switch(flag: str, option: ArgOption, value: Any) -> tuple[list[str], Optional[str]]:
+    """A flag without a value: true/false (or the quoted words) say whether it is on."""
+    if option.action in ("help", "version"):
+        return [], f"{flag} is not a serving option (it prints and exits)"
+    on = _SWITCH_WORDS.get(value.lower()) if isinstance(value, str) else value
+    if not isinstance(on, bool):
+        return [], f"{flag} is a switch: write true or false, got {value!r}"
+    if on:
+        return [flag], None
+    if option.action == "boolean_optional":
+        if flag in option.negative_flags:  # `no-x: false`: x on
+            return [next(f for f in option.flags if f.startswith("--") and f not in option.negative_flags)], None
+        # `--no-x` is in every release; 0.33's `--disable-x` for `--enable-x` is not in 0.32.
+        negatives = [f for f in option.negative_flags if f == f"--no-{flag[2:]}"] or list(option.negative_flags)
+        return [negatives[0]], None
+    if not option.default or option.action == "store_false":
+        return [], None  # off is the default: nothing to pass
+    return [], f"{flag} has no negative form in vLLM's parser; leave the key out to keep its default"
+
+
+def _sequence(flag: str, option: ArgOption, value: list) -> tuple[list[str], Optional[str]]:
+    if option.nargs in ("+", "*") or isinstance(option.nargs, int):
+        if isinstance(option.nargs, int) and len(value) != option.nargs:
+            return [], f"{flag} takes exactly {option.nargs} values, got {len(value)}"
+        if not value and option.nargs == "+":
+            return [], f"{flag} needs at least one value"
+        return [flag, *(_text(item) for item in value)], None
+    if option.action == "append":
+        return [word for item in value for word in (flag, _text(item))], None
+    if option.takes_json:
+        return [flag, json.dumps(value, separators=(",", ":"))], None
+    return [], f"{flag} takes one value ({_describe(option)}), not a list"
+
+
+def _value(flag: str, option: ArgOption, value: Any) -> tuple[list[str], Optional[str]]:
+    """A flag that takes a value: lists, maps and booleans each as vLLM's parser reads them."""
+    if isinstance(value, bool):
+        if option.nargs == "?" and option.const is True:
+            if value:
+                return [flag], None
+            return ([], None) if not option.default else ([], f"{flag} can't be turned off; leave the key out")
+        return [], f"{flag} takes {_describe(option)}, not {str(value).lower()}"
+    if isinstance(value, (list, tuple)):
+        return _sequence(flag, option, list(value))
+    if isinstance(value, Mapping):
+        if not option.takes_json:
+            return [], f"{flag} takes {_describe(option)}, not a map"
+        return [flag, json.dumps(value, sort_keys=True, separators=(",", ":"))], None
+    return [flag, _text(value)], None
+
+
+def config_key_problems(value: Mapping, config: str, schema: ArgSchema, path: tuple[str, ...] = ()) -> list[Problem]:
+    """Keys of a JSON config that vLLM's config class doesn't have (camelCase, renamed, unknown)."""
+    fields = schema.configs.get(config)
+    if fields is None:
+        return []
+    problems: list[Problem] = []
+    for key, item in value.items():
+        here = path + (str(key),)
+        if key in fields:
+            if fields[key] and isinstance(item, Mapping):
+                problems += config_key_problems(item, fields[key], schema, here)
+            continue
+        snake = flag_name(str(key)).replace("-", "_")
+        if snake in fields:
+            message = f"vLLM's {config} calls it `{snake}`: its JSON keys are snake_case"
+        elif (config, key) in _RENAMED_CONFIG_KEYS:
+            message = f"vLLM {schema.vllm_version}'s {config} has no `{key}`: it was renamed `{_RENAMED_CONFIG_KEYS[config, key]}`"
+        else:
+            message = f"vLLM {schema.vllm_version}'s {config} has no key `{key}`{did_you_mean(str(key), fields)}"
+        problems.append((here, message))
+    return problems
+
+
+def translate(key: str, value: Any, schema: ArgSchema) -> tuple[list[str], list[Problem]]:
+    """The flags one engineArgs entry becomes, or why it can't become any."""
+    option, why = resolve_flag(flag_name(key), schema)
+    if option is None:
+        return [], [((), why)]
+    flag = f"--{flag_name(key)}"
+    if option.nargs == 0:
+        words, problem = _switch(flag, option, value)
+    else:
+        words, problem = _value(flag, option, value)
+    if problem:
+        return [], [((), problem)]
+    if option.config and isinstance(value, Mapping):
+        nested = config_key_problems(value, option.config, schema)
+        if nested:
+            return [], nested
+    return words, []
+
+
+def translation_problems(engine_args: Mapping[str, Any], schema: ArgSchema) -> list[tuple[str, tuple[str, ...], str]]:
+    """(key, path below it, problem) for each engineArgs entry vLLM's parser would refuse or misread."""
+    return [(key, path, message) for key in engine_args for path, message in translate(key, engine_args[key], schema)[1]]
+
+
+def engine_flags(engine_args: Mapping[str, Any], schema: ArgSchema) -> list[str]:
+    """The `vllm serve` flags of `engine_args`, in key order; keys with a problem are left out (and reported)."""
     flags: list[str] = []
     for key in sorted(engine_args):
-        name, value = flag_name(key), engine_args[key]
-        if value is True:
-            flags.append(f"--{name}")
-        elif value is False:
-            flags.append(f"--no-{name}")
-        elif isinstance(value, (list, tuple)):
-            flags.extend([f"--{name}", *(_text(item) for item in value)])
-        elif isinstance(value, Mapping):
-            flags.extend([f"--{name}", json.dumps(value, sort_keys=True, separators=(",", ":"))])
-        else:
-            flags.extend([f"--{name}", _text(value)])
+        words, problems = translate(key, engine_args[key], schema)
+        if not problems:
+            flags.extend(words)
     return flags

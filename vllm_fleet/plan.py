@@ -40,6 +40,8 @@ from .stack_config import SecretValue
 from .secret_fingerprint import secret_fingerprint
 from .summary import PlanSummary
 from .validators import OBJECT_DATA_MAX_BYTES, dns_subdomain_problem
+from .vllm_args.argv_check import image_note, serve_arg_findings
+from .vllm_args.check import checker_for
 
 
 # --------------------------------------------------------------- model plan
@@ -146,7 +148,7 @@ def base_serve_args(plan: ModelPlan, model_path: str) -> tuple[str, ...]:
         "--pipeline-parallel-size", str(plan.gpus.pipeline),
         "--host", "0.0.0.0",
         "--port", str(plan.api_port),
-        *engine_flags(plan.config.engine_args),
+        *engine_flags(plan.config.engine_args, checker_for(plan.image).schema),
     )
 
 
@@ -277,6 +279,9 @@ def _data_plane(spec: ModelSpec, fleet: Fleet, plan: ModelPlan) -> ModelPlan:
     env = transport_env(network, fleet.config.transport)
     pod = pod.merge(PodAdditions(env=tuple({"name": k, "value": v} for k, v in sorted(env.items()))))
     notes = list(plan.notes)
+    version_note = image_note(plan, "models[%d].image" % spec.index if spec.config.image else "image")
+    if version_note:
+        notes.append(version_note)
     if fleet.config.transport.verify and plan.gpus.multi_node:
         notes.append("transport verification on (NCCL_DEBUG=TRACE): `via NET/IB` in the logs is RDMA, `via NET/Socket` is TCP")
     groups = [ObjectGroup("ModelStorage", plan.name, pods_see.stages)]
@@ -502,6 +507,7 @@ def plan_fleet(fleet: Fleet) -> list[ModelPlan]:
         plans.append(plan)
         planned.append((spec, plan))
         issues += ineffective_keys(spec, plan) + oversized_objects(spec, plan)
+        issues += [Issue(key_path(spec.path + field), message) for field, message in serve_arg_findings(plan)]
     stack_objects, stack_issues = _stack_addons(fleet, plans)
     accelerators = [plan.capacity.accelerator for plan in plans]
     stack_issues += [
