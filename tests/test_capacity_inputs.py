@@ -58,8 +58,15 @@ def test_engine_args_feed_the_memory_plan():
     assert (plan.max_model_len, plan.utilization, plan.kv_bytes_per_token) == (8192, 0.85, 2 * 32 * 8 * 128 * 1)
 
 
+def test_token_counts_read_as_vllm_reads_them():
+    read = lambda value: memory_engine_args({"max-model-len": value})["max_model_len"]  # noqa: E731
+    assert [read(v) for v in ("32k", "32K", "25.6k", "1m", 8192, "8192", "auto", -1)] == [
+        32000, 32768, 25600, 1000000, 8192, 8192, None, None]
+
+
 @pytest.mark.parametrize(("args", "message"), [
-    ({"max-model-len": "32k"}, "engineArgs.max-model-len: must be a positive integer of tokens, got '32k'"),
+    ({"max-model-len": "lots"}, "engineArgs.max-model-len: must be a positive number of tokens (8192, 32k, 32K or auto), got 'lots'"),
+    ({"max-model-len": "25.6K"}, "engineArgs.max-model-len"),  # vLLM refuses decimals with binary suffixes
     ({"max-model-len": True}, "engineArgs.max-model-len"),
     ({"gpu-memory-utilization": 1.5}, "engineArgs.gpu-memory-utilization: must be a fraction in (0, 1], got 1.5"),
     ({"gpu-memory-utilization": "most"}, "engineArgs.gpu-memory-utilization"),

@@ -495,19 +495,22 @@ def plan_fleet(fleet: Fleet) -> list[ModelPlan]:
         capacity, findings = plan_capacity(
             spec.config, spec.config.node_pool or fleet.config.node_pool, fleet.config.require_memory_plan
         )
-        issues += [Issue(key_path(spec.path + f.field), f.message) for f in findings if f.severity == "error"]
+        capacity_issues = [Issue(key_path(spec.path + f.field), f.message) for f in findings if f.severity == "error"]
         try:
             plan = plan_model(spec, fleet)
         except PlanError as error:
             root = spec.path if error.root is None else error.root
-            issues.append(Issue(key_path(root + error.field), error.message))
+            issues += capacity_issues + [Issue(key_path(root + error.field), error.message)]
             continue
         plan = replace(plan, capacity=capacity, warnings=tuple(
             str(Issue(key_path(spec.path + f.field), f.message)) for f in capacity.warnings))
         plans.append(plan)
         planned.append((spec, plan))
+        parser_issues = [Issue(key_path(spec.path + field), message) for field, message in serve_arg_findings(plan)]
+        # vLLM's parser words a bad engine arg once; the memory plan's reading of the same key adds nothing.
+        parsed_keys = {issue.path for issue in parser_issues}
+        issues += [issue for issue in capacity_issues if issue.path not in parsed_keys] + parser_issues
         issues += ineffective_keys(spec, plan) + oversized_objects(spec, plan)
-        issues += [Issue(key_path(spec.path + field), message) for field, message in serve_arg_findings(plan)]
     stack_objects, stack_issues = _stack_addons(fleet, plans)
     accelerators = [plan.capacity.accelerator for plan in plans]
     stack_issues += [

@@ -9,6 +9,7 @@ error names its key relative to the model (`modelInfo.layers`,
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -68,15 +69,41 @@ def accelerator_from_labels(node_selector: Mapping[str, str]) -> Optional[str]:
     return node_selector.get(GPU_PRODUCT_LABEL)
 
 
+#: vLLM's human-readable token counts (`vllm/utils/argparse_utils.py`): 32k = 32000, 32K = 32768, 25.6k = 25600.
+HUMAN_READABLE_INT = re.compile(r"(\d+(?:\.\d+)?)([kmgt])|(\d+)([KMGT])")
+DECIMAL_SUFFIX = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+BINARY_SUFFIX = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def _tokens(value: Any) -> Optional[int]:
+    """A token count as vLLM reads it; None for `auto`/-1 (the model's own length); -2 when unreadable."""
+    if isinstance(value, bool):
+        return -2
+    if isinstance(value, int):
+        return None if value == -1 else value
+    text = str(value).strip()
+    if text == "-1" or text.lower() == "auto":
+        return None
+    if text.isdigit():
+        return int(text)
+    match = HUMAN_READABLE_INT.fullmatch(text)
+    if not match:
+        return -2
+    if match[1]:
+        return int(float(match[1]) * DECIMAL_SUFFIX[match[2]])
+    return int(match[3]) * BINARY_SUFFIX[match[4]]
+
+
 def _int_arg(engine_args: Mapping[str, Any], key: str) -> Optional[int]:
     value = engine_args.get(key)
     if value is None:
         return None
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise CapacityInputError(f"engineArgs.{key}: must be a positive integer of tokens, got {value!r}")
-    return value
+    tokens = _tokens(value)
+    if tokens is not None and tokens < 1:
+        raise CapacityInputError(
+            f"engineArgs.{key}: must be a positive number of tokens (8192, 32k, 32K or auto), got {value!r}"
+        )
+    return tokens
 
 
 def memory_engine_args(engine_args: Mapping[str, Any]) -> dict[str, Any]:
