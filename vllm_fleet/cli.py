@@ -29,22 +29,32 @@ def _gpus_per_pod(row: PlanSummary) -> str:
     return f"{row.head_gpus} + {row.pods - 1}×{row.worker_gpus}"
 
 
+def _groups_and_gpus(row: PlanSummary) -> tuple[str, str]:
+    """GROUPS and GPUS cells: one count, or the autoscaler's range (`2–4`, `32–64 (2–4×16)`)."""
+    if row.min_replicas != row.max_replicas:
+        groups = f"{row.min_replicas}–{row.max_replicas}"
+        low, high = row.gpu_range
+        return groups, f"{low}–{high} ({groups}×{row.group_gpus})"
+    gpus = str(row.total_gpus) if row.replicas == 1 else f"{row.total_gpus} ({row.replicas}×{row.group_gpus})"
+    return str(row.replicas), gpus
+
+
 def plan_table(render: Render) -> str:
     """What the stack will run, so a reviewer sees GPUs and pods before anything is applied.
 
     PODS and GPUS/POD describe one group; GPUS is every GPU the model requests
-    (groups × TP×PP).
+    (groups × TP×PP), from its fewest to its most groups when it autoscales.
     """
     models = {name: PlanSummary.from_output(row) for name, row in render.outputs.get("models", {}).items()}
     header = ("MODEL", "TP×PP", "GROUPS", "PODS", "GPUS/POD", "GPUS", "WORKLOAD", "LAUNCHER", "CACHE", "NETWORK", "API")
     rows = [header]
     notes = []
     for name, row in models.items():
-        gpus = str(row.total_gpus) if row.replicas == 1 else f"{row.total_gpus} ({row.replicas}×{row.group_gpus})"
+        groups, gpus = _groups_and_gpus(row)
         rows.append((
             name,
             f"{row.tensor}×{row.pipeline}",
-            str(row.replicas),
+            groups,
             str(row.pods),
             _gpus_per_pod(row),
             gpus,

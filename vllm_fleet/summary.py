@@ -21,7 +21,10 @@ class PlanSummary:
     worker_gpus: int
     group_gpus: int
     replicas: int
-    #: Every GPU the model requests: replicas × TP×PP.
+    #: The groups an autoscaler may run (both `replicas` without one).
+    min_replicas: int
+    max_replicas: int
+    #: Every GPU the model requests at `replicas` groups: replicas × TP×PP.
     total_gpus: int
     launcher: str
     workload: str
@@ -34,6 +37,11 @@ class PlanSummary:
     #: Claims the weights live on, created here or not: the offline diff knows what a namespace holds.
     weights_claims: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def gpu_range(self) -> tuple[int, int]:
+        """GPUs at the fewest and the most groups."""
+        return self.min_replicas * self.group_gpus, self.max_replicas * self.group_gpus
+
     def to_output(self) -> dict[str, Any]:
         """The stack output `models.<name>` (camelCase keys, as outputs.json holds them)."""
         return {to_camel(key): list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
@@ -43,6 +51,7 @@ class PlanSummary:
         """Reads an output back; keys a render from before replicas and workloads lacks take today's defaults."""
         legacy = {"groupGpus": row.get("totalGpus"), "replicas": 1, "workload": "statefulsets"}
         values = {**legacy, **row}
+        values = {"minReplicas": values["replicas"], "maxReplicas": values["replicas"], **values}
         return cls(**{
             f.name: tuple(values[to_camel(f.name)]) if f.name in _TUPLES else values[to_camel(f.name)]
             for f in fields(cls)

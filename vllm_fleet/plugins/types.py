@@ -25,6 +25,9 @@ class ObjectSpec:
     protect: bool = False
     retain_on_delete: bool = False
     namespaced: bool = True
+    #: Fields (camelCase paths) another controller owns once the object exists: Pulumi sets them on
+    #: create and never reverts them (an autoscaler's `spec.replicas`).
+    ignore_changes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
