@@ -574,6 +574,9 @@ def _select_addons(
             else:
                 issues.append(Issue(key_path(path + ("type",)), f"add-on {ref.type!r} is listed twice; list it once"))
             continue
+        if path[-1] in ADDON_KEYS and registry.find("addon", ref.type) is None:
+            issues.append(Issue(key_path(path), f"needs the {ref.type!r} add-on, which is not installed"))
+            continue
         choice, problems = _select(registry, "addon", ref, path)
         issues += problems
         chosen += [choice] if choice else []

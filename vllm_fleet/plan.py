@@ -24,6 +24,7 @@ from .plugins.types import (
     ObjectGroup,
     ObjectSpec,
     PodAdditions,
+    ReplicaRange,
     RolePlan,
     SecretKeyRef,
     WeightsPlan,
@@ -300,15 +301,16 @@ def _replica_range(spec: ModelSpec, plan: ModelPlan) -> ModelPlan:
     if len(scalers) > 1:
         raise PlanError(("type",), f"{scalers[1].plugin.name!r} and {key_path(first.path, '')} ({first.plugin.name}) both scale this model; keep one", root=scalers[1].path)
     try:
-        low, high = getattr(first.plugin, REPLICA_RANGE_HOOK)(first.settings, plan)
+        scaling: ReplicaRange = getattr(first.plugin, REPLICA_RANGE_HOOK)(first.settings, plan)
     except PlanError as error:
         raise PlanError(error.field, error.message, root=first.path) from None
+    low, high = scaling.minimum, scaling.maximum
     if "replicas" in spec.config.model_fields_set:
         raise PlanError(
             ("replicas",),
             f"has no effect: {key_path(first.path, '')} scales this model between {low} and {high} groups; remove replicas",
         )
-    note = f"{first.plugin.name}: {low}–{high} groups; `pulumi up` leaves the live count to the autoscaler (ignores spec.replicas)"
+    note = f"{first.plugin.name}: {low}–{high} groups{', ' + scaling.note if scaling.note else ''}; `pulumi up` leaves the live count to it"
     return replace(plan, replicas=low, replica_range=(low, high), notes=(*plan.notes, note))
 
 

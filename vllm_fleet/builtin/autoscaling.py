@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field
 
-from ..sdk import ModelPlan, ObjectSpec, PlanError, PluginSettings, selector_labels
+from ..sdk import ModelPlan, ObjectSpec, PlanError, PluginSettings, ReplicaRange, selector_labels
 
 KEDA_API = "keda.sh/v1alpha1"
 HTTP_ADDON_API = "http.keda.sh/v1beta1"
@@ -328,6 +328,19 @@ def interceptor_policy(settings: AutoscalingSettings, plan: ModelPlan) -> Object
     return ObjectSpec("networking.k8s.io/v1", "NetworkPolicy", f"{plan.name}-interceptor", {"spec": spec}, labels=plan.labels("autoscaling"))
 
 
+def scaling_note(settings: AutoscalingSettings, plan: ModelPlan) -> str:
+    """What drives the scaling and, at zero, where clients send requests (the interceptor, with the model's Host)."""
+    said = [f"KEDA on {settings.metric} (target {settings.target:g} per group)"] if settings.metric else []
+    zero = settings.scale_to_zero
+    if zero:
+        proxy = f"http://{zero.interceptor.service}.{zero.interceptor.namespace}:{zero.interceptor.port}"
+        said.append(
+            f"idle -> 0 after {settings.cooldown_seconds}s; clients call {proxy} with Host: {api_hosts(plan)[0]} "
+            "(held while a group starts)"
+        )
+    return "; ".join(said)
+
+
 # ------------------------------------------------------------------ the add-on
 
 
@@ -338,10 +351,10 @@ class AutoscalingAddon:
     name: ClassVar[str] = "autoscaling"
     Settings: ClassVar[type[AutoscalingSettings]] = AutoscalingSettings
 
-    def replica_range(self, settings: AutoscalingSettings, plan: ModelPlan) -> tuple[int, int]:
-        """The groups KEDA may run; the workload starts at the minimum."""
+    def replica_range(self, settings: AutoscalingSettings, plan: ModelPlan) -> ReplicaRange:
+        """The groups KEDA may run (the workload starts at the minimum), and what the plan table says about it."""
         check_settings(settings)
-        return settings.min_replicas, settings.max_replicas
+        return ReplicaRange(settings.min_replicas, settings.max_replicas, scaling_note(settings, plan))
 
     def objects(self, settings: AutoscalingSettings, plan: ModelPlan) -> tuple[ObjectSpec, ...]:
         check_settings(settings)

@@ -99,9 +99,9 @@ class AddonPlugin(Plugin, Protocol):
     # per stack from every model that names the add-on (e.g. one dashboard with a row per model).
     # `plan.stack_addon_objects` calls it with those models' plans and each one's settings.
 
-    # Optional: `replica_range(settings, plan) -> (min, max)`, for an add-on that scales the model's groups
+    # Optional: `replica_range(settings, plan) -> ReplicaRange`, for an add-on that scales the model's groups
     # (the autoscaling add-on). The plan runs it before the workload: the workload is created with `min`
-    # groups, its `spec.replicas` is left to the autoscaler (`ObjectSpec.ignore_changes`), and the model's
+    # groups (`minimum`), its `spec.replicas` is left to the autoscaler (`ObjectSpec.ignore_changes`), and the model's
     # own `replicas` key becomes an error. `plan` is the first plan (config, GPUs, names; no roles yet);
     # a `PlanError` field is relative to the add-on's entry, as for `objects`.
 

@@ -31,6 +31,16 @@ class ObjectSpec:
 
 
 @dataclass(frozen=True)
+class ReplicaRange:
+    """The groups an autoscaler add-on may run (`replica_range` hook); the workload is created at `minimum`."""
+
+    minimum: int
+    maximum: int
+    #: A line for the plan table: what drives the scaling, where clients send requests.
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class DerivedName:
     """A name an object gets without being described here: made by an operator (Fluid) from ours.
 
