@@ -21,7 +21,7 @@ from vllm_fleet.plugins import Registry
 from vllm_fleet.plugins.types import ObjectSpec
 from vllm_fleet.summary import PlanSummary
 
-from .dataplane_support import config, model, plan
+from .dataplane_support import PROJECT, config, model, plan
 from .monitoring_support import expressions_file, full_object, promtool
 from .test_monitoring import K8S_VERSION, VALIDATE_CRS
 from .vllm_metrics import unknown_labels, unknown_metrics, vllm_metrics_in
@@ -354,3 +354,12 @@ def test_an_older_output_without_a_range_reads_as_its_replicas():
            "totalGpus": 24, "launcher": "single-pod", "workload": "statefulsets", "apiUrl": "http://x"}
     summary = PlanSummary.from_output(row)
     assert (summary.min_replicas, summary.max_replicas, summary.gpu_range) == (3, 3, (24, 24))
+
+
+def test_the_docs_cold_start_figure_is_the_staging_plan(stack_renders):
+    route = next(o for o in stack_renders["staging"].objects() if o["kind"] == "InterceptorRoute")
+    assert route["metadata"]["name"] == "qwen-coder" and route["spec"]["timeouts"]["request"] == "1800s"
+    doc = (PROJECT / "docs" / "elastic-serving.md").read_text()
+    assert "**1800 s** = 300 + 900 + 600" in doc
+    scaled = next(o for o in stack_renders["staging"].objects() if o["kind"] == "ScaledObject")
+    assert scaled["spec"]["minReplicaCount"] == 0
