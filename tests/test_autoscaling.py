@@ -308,6 +308,9 @@ BAD = [
     ("max-too-large", {**QUEUE, "maxReplicas": 5000}, "autoscaling.maxReplicas", "1024"),
     ("bad-server-address", {**QUEUE, "prometheus": {"serverAddress": "prometheus:9090"}}, "autoscaling.prometheus.serverAddress", "must match"),
     ("typo", {**QUEUE, "maxReplica": 4}, "autoscaling", "unknown key 'maxReplica'"),
+    ("catch-all-host", {**ZERO, "scaleToZero": {"hosts": ["*"]}}, "autoscaling.scaleToZero.hosts[0]", "must match"),
+    ("host-with-scheme", {**ZERO, "scaleToZero": {"hosts": ["http://x.example.com"]}}, "autoscaling.scaleToZero.hosts[0]", "must match"),
+    ("bad-interceptor-namespace", {**ZERO, "scaleToZero": {"interceptor": {"namespace": "KEDA"}}}, "autoscaling.scaleToZero.interceptor.namespace", "must match"),
 ]
 
 

@@ -17,7 +17,7 @@ created at `minReplicas` and Pulumi leaves its replica count to KEDA afterwards.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Literal, Optional
+from typing import Annotated, Any, ClassVar, Literal, Optional
 
 from pydantic import Field
 
@@ -34,6 +34,10 @@ SCHEDULING_ALLOWANCE_SECONDS = 300
 #: Scaler errors in a row after which KEDA stops trusting the metric and keeps the current group count.
 FALLBACK_FAILURES = 3
 _DURATION = r"^[1-9][0-9]*(s|m|h)$"
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+#: A host name, or a wildcard for its subdomains ("*.example.com"); never the catch-all "*",
+#: which would send every unmatched host of the cluster-wide interceptor to this model.
+_HOST = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
 Metric = Literal["requestsWaiting", "kvCacheUsage", "timeToFirstToken"]
 #: How each metric reaches the HPA: a per-group average (the sum over leaders divided by the groups)
@@ -72,7 +76,7 @@ class ScaleStep(PluginSettings):
 class Interceptor(PluginSettings):
     """Where the KEDA HTTP add-on runs (its Helm chart's defaults)."""
 
-    namespace: str = Field("keda", min_length=1, description="Namespace of the HTTP add-on's interceptor and scaler.")
+    namespace: str = Field("keda", pattern=_DNS_LABEL, max_length=63, description="Namespace of the HTTP add-on's interceptor and scaler.")
     service: str = Field("keda-add-ons-http-interceptor-proxy", min_length=1, description="The interceptor's proxy Service clients send requests to.")
     port: int = Field(8080, ge=1, le=65535, description="The proxy Service's port.")
     scaler_address: str = Field(
@@ -95,7 +99,7 @@ class ScaleToZero(PluginSettings):
         600, ge=1, le=7 * 24 * 3600,
         description="How long vLLM may take to send response headers once it has the request (a non-streamed answer sends them at the end).",
     )
-    hosts: list[str] = Field(
+    hosts: list[Annotated[str, Field(pattern=_HOST, max_length=253)]] = Field(
         default_factory=list,
         description="More Host header values routed to this model (e.g. an external name your ingress sends to the interceptor).",
     )
