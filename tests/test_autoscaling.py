@@ -366,3 +366,11 @@ def test_the_docs_cold_start_figure_is_the_staging_plan(stack_renders):
     assert "**1800 s** = 300 + 900 + 600" in doc
     scaled = next(o for o in stack_renders["staging"].objects() if o["kind"] == "ScaledObject")
     assert scaled["spec"]["minReplicaCount"] == 0
+
+
+def test_an_autoscaled_pod_template_does_not_depend_on_the_group_count():
+    """KEDA changes the count without Pulumi: the pods it adds must be the pods the plan describes."""
+    one, two = _single({**QUEUE, "minReplicas": 1}), _single({**QUEUE, "minReplicas": 2})
+    assert one.workload_objects[0].body["spec"]["template"] == two.workload_objects[0].body["spec"]["template"]
+    env = {e["name"]: e for e in one.workload_objects[0].body["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["VLLM_FLEET_HEAD_ADDRESS"]["value"] == "$(VLLM_FLEET_POD_NAME).small-group.llm-test.svc.cluster.local"
