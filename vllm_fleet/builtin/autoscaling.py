@@ -302,7 +302,7 @@ def api_hosts(plan: ModelPlan) -> list[str]:
 
 def interceptor_route(settings: AutoscalingSettings, plan: ModelPlan) -> ObjectSpec:
     zero = settings.scale_to_zero
-    assert zero is not None
+    assert zero is not None, "only with scaleToZero"
     hosts = list(dict.fromkeys(api_hosts(plan) + zero.hosts))
     spec = {
         "target": {"service": plan.names.api_service, "port": plan.config.api.port},
@@ -320,7 +320,8 @@ def interceptor_route(settings: AutoscalingSettings, plan: ModelPlan) -> ObjectS
 
 def interceptor_policy(settings: AutoscalingSettings, plan: ModelPlan) -> ObjectSpec:
     """Admits the interceptor to the API port of the serving pods (policies add up; the group's stays)."""
-    interceptor = settings.scale_to_zero.interceptor if settings.scale_to_zero else Interceptor()
+    assert settings.scale_to_zero is not None, "only with scaleToZero"
+    interceptor = settings.scale_to_zero.interceptor
     peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": interceptor.namespace}}}
     if interceptor.pod_labels:
         peer["podSelector"] = {"matchLabels": dict(interceptor.pod_labels)}
