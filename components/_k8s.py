@@ -65,7 +65,10 @@ def register(
     opts = pulumi.ResourceOptions.merge(
         opts,
         pulumi.ResourceOptions(
-            protect=spec.protect, retain_on_delete=spec.retain_on_delete, depends_on=depends_on or []
+            protect=spec.protect,
+            retain_on_delete=spec.retain_on_delete,
+            depends_on=depends_on or [],
+            ignore_changes=list(spec.ignore_changes) or None,
         ),
     )
     logical_name = logical_name or f"{spec.kind.lower()}-{spec.name}"

@@ -249,4 +249,3 @@ def promtool_tests(settings: MonitoringSettings, planned: ModelPlan, rules: str)
     return {"rule_files": [rules], "evaluation_interval": "1m", "tests": tests}
 
 
-VLLM_METRIC = re.compile(r"vllm:[a-zA-Z0-9_:]+")

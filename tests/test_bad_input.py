@@ -94,7 +94,9 @@ def cli_command(case: dict[str, Any], project: Path, out: Path) -> list[str]:
 
 
 def cli_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+    # The checkout first; an inherited path (a worktree's entry-point metadata) stays behind it.
+    inherited = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT_DIR), *([inherited] if inherited else [])])}
 
 
 @dataclass

@@ -50,7 +50,8 @@ def test_render_writes_a_picture_per_model_with_every_gpu_once(stack, stack_rend
     assert sorted(p.name for p in written.iterdir()) == sorted(f"{name}.svg" for name in models)
     for name, row in models.items():
         ranks = _gpu_ranks((written / f"{name}.svg").read_text())
-        assert len(ranks) == len(set(ranks)) == row.total_gpus
+        # An autoscaled model is drawn at its most groups (at least one, when it scales to zero).
+        assert len(ranks) == len(set(ranks)) == max(row.max_replicas, 1) * row.group_gpus
 
 
 def test_the_mermaid_plan_of_every_shipped_model_parses(stack_renders, tmp_path):

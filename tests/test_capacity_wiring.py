@@ -218,7 +218,8 @@ def test_a_custom_accelerator_with_gpu_memory_can_be_priced(registry):
 
 
 def _row(**fields) -> PlanSummary:
-    values = dict(tensor=8, pipeline=1, pods=1, head_gpus=8, worker_gpus=8, group_gpus=8, replicas=1, total_gpus=8,
+    values = dict(tensor=8, pipeline=1, pods=1, head_gpus=8, worker_gpus=8, group_gpus=8, replicas=1, min_replicas=1,
+                  max_replicas=1, total_gpus=8,
                   launcher="single-pod", workload="statefulsets", api_url="http://x", accelerator=H100_LABEL)
     return PlanSummary(**{**values, **fields})
 

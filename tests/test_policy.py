@@ -309,7 +309,7 @@ def test_the_gang_rule_spares_dev_heads_and_configured_stacks(stack_renders):
     worker = _first(stack_renders, "prod", STATEFUL_SET, _is_worker)
     in_dev = _mutated(worker, _pod_scheduled_by_default, urn=worker.urn.replace("urn:pulumi:prod::", "urn:pulumi:dev::"))
     assert violations(validation_args(in_dev)) == {}
-    head = _mutated(_first(stack_renders, "prod", STATEFUL_SET, lambda r: r.name == "llama-405b-head"), _pod_scheduled_by_default)
+    head = _mutated(_first(stack_renders, "prod", STATEFUL_SET, lambda r: r.name == "qwen-72b-head"), _pod_scheduled_by_default)
     assert violations(validation_args(head)) == {}
     ungrouped = _mutated(worker, _pod_scheduled_by_default)
     assert violations(validation_args(ungrouped, config={pack.GANG_STACKS_KEY: ["staging"]})) == {}

@@ -10,6 +10,7 @@ from vllm_fleet.preview import Snapshot, compare
 from vllm_fleet.preview.diff import Resource
 from vllm_fleet.preview.capacity import capacity_change
 from vllm_fleet.preview.report import render_markdown, render_text, summary
+from vllm_fleet.summary import PlanSummary
 
 
 def _snapshot(outputs) -> Snapshot:
@@ -52,7 +53,9 @@ def test_a_base_without_gpu_types_gives_no_false_delta(stack_renders):
 def test_a_removed_stack_gives_its_gpus_back(stack_renders):
     base = stack_renders["staging"].outputs
     change = capacity_change(_snapshot(base), None)
-    assert change.total == "none" and change.delta[0].startswith("-10 A100-80GB → -$")
+    rows = [PlanSummary.from_output(row) for row in base["models"].values()]
+    fewest, most = sum(row.gpu_range[0] for row in rows), sum(row.gpu_range[1] for row in rows)
+    assert change.total == "none" and change.delta[0].startswith(f"-{fewest}..-{most} A100-80GB → -$")
 
 
 def _config_map(value: str) -> dict:
@@ -69,7 +72,8 @@ def test_the_comment_and_the_terminal_show_the_delta(stack_renders):
     assert diff.steps, "a changed object makes the stack's details show"
     markdown, text = render_markdown([diff], "origin/main"), render_text([diff], "origin/main")
     delta = diff.capacity.delta[0]
-    whole_gpus_before = sum(row["totalGpus"] for row in base["models"].values() if not row.get("gpuSlice"))
-    assert delta in text and f"GPUs requested: {whole_gpus_before + 4} H100-80GB-SXM" in text
+    whole = [PlanSummary.from_output(row) for row in base["models"].values() if not row.get("gpuSlice")]
+    fewest, most = sum(row.gpu_range[0] for row in whole) + 4, sum(row.gpu_range[1] for row in whole) + 4
+    assert delta in text and f"GPUs requested: {fewest}..{most} H100-80GB-SXM" in text
     assert f"**prod**: {summary(diff)} · {delta}" in markdown
     assert "```mermaid" in markdown and "| qwen-72b | H100-80GB-SXM | 4×4 |" in markdown

@@ -37,19 +37,29 @@ def test_objects_pass_strict_kubernetes_validation(rendered):
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
 
 
-def test_gpus_requested_equal_tp_times_pp(rendered):
+def _gpus(template: dict) -> int:
+    limits = template["spec"]["containers"][0]["resources"]["limits"]
+    # A whole GPU or a MIG slice (nvidia.com/mig-1g.10gb): each is one device of TP×PP.
+    return next(v for k, v in limits.items() if k.endswith("/gpu") or k.startswith("nvidia.com/mig-"))
+
+
+def test_gpus_requested_equal_groups_times_tp_times_pp(rendered):
+    """What the workload objects request is the plan's GPUs: groups × TP×PP (at the fewest groups when autoscaled)."""
     stateful_sets = objects_of(rendered, "StatefulSet")
+    leader_worker_sets = objects_of(rendered, "LeaderWorkerSet")
     for name, summary in rendered.outputs["models"].items():
-        requested = 0
-        for role in ("head", "worker"):
-            sts = stateful_sets.get(f"{name}-{role}")
-            if sts is None:
-                continue
-            limits = sts["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
-            # A whole GPU or a MIG slice (nvidia.com/mig-1g.10gb): each is one device of TP×PP.
-            gpus = next(v for k, v in limits.items() if k.endswith("/gpu") or k.startswith("nvidia.com/mig-"))
-            requested += gpus * sts["spec"]["replicas"]
-        assert requested == summary["tensor"] * summary["pipeline"], name
+        requested = sum(
+            _gpus(sts["spec"]["template"]) * sts["spec"]["replicas"]
+            for sts in (stateful_sets.get(f"{name}-{role}") for role in ("head", "worker"))
+            if sts is not None
+        )
+        lws = leader_worker_sets.get(f"{name}-group")
+        if lws is not None:
+            template = lws["spec"]["leaderWorkerTemplate"]
+            leader = template.get("leaderTemplate", template["workerTemplate"])
+            requested += lws["spec"]["replicas"] * (_gpus(leader) + (template["size"] - 1) * _gpus(template["workerTemplate"]))
+        assert requested == summary["totalGpus"] == summary["replicas"] * summary["tensor"] * summary["pipeline"], name
+        assert summary["minReplicas"] == summary["replicas"] <= summary["maxReplicas"], name
 
 
 def test_no_pod_asks_for_more_than_a_node(rendered, project):

@@ -81,6 +81,8 @@ def _group_pods(obj: dict[str, Any], workloads: list[dict[str, Any]]) -> tuple[i
         return mine[0]["spec"]["replicas"], mine[0]["spec"]["leaderWorkerTemplate"]["size"]
     head = next(w for w in mine if w["metadata"]["labels"]["app.kubernetes.io/component"] == "head")
     groups = head["spec"]["replicas"]
+    if groups == 0:  # scaled to zero (a single-pod model only): a group is one pod of each StatefulSet
+        return 0, len(mine)
     return groups, sum(w["spec"]["replicas"] for w in mine) // groups
 
 
@@ -130,18 +132,25 @@ def test_each_gang_is_its_whole_group(scheduled, stack):
 
 def test_the_gang_reader_sees_a_short_gang(scheduled):
     """The check above can fail: a PodGroup of fewer pods than its group is reported."""
-    short = named(scheduled["prod"], "PodGroup", "llama-405b-group")
+    short = named(scheduled["prod"], "PodGroup", "qwen-72b-group")
     short["spec"]["minMember"] = 1
     try:
-        assert gangs(scheduled["prod"])["llama-405b"] == (1, 2)
+        assert gangs(scheduled["prod"])["qwen-72b"] == (1, 2)
     finally:
         short["spec"]["minMember"] = 2
 
 
 def test_every_multi_pod_group_of_staging_and_prod_is_a_volcano_gang(scheduled):
     for stack in ("staging", "prod"):
-        multi = {n for n, row in scheduled[stack].outputs["models"].items() if row["pods"] > 1}
-        assert multi and multi == {g["metadata"]["name"].removesuffix("-group") for g in of_kind(scheduled[stack], "PodGroup")}
+        render_ = scheduled[stack]
+        multi = {n for n, row in render_.outputs["models"].items() if row["pods"] > 1}
+        # A PodGroup the stack makes (StatefulSets), or an LWS whose controller makes one per group for Volcano.
+        volcano = {g["metadata"]["name"].removesuffix("-group") for g in of_kind(render_, "PodGroup")}
+        volcano |= {
+            lws["metadata"]["labels"]["app.kubernetes.io/instance"] for lws in of_kind(render_, "LeaderWorkerSet")
+            if lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"].get("schedulerName") == "volcano"
+        }
+        assert multi and multi == volcano
 
 
 # ------------------------------------------------------- objects are valid
@@ -232,8 +241,13 @@ def test_tiers_become_priority_classes_and_pods_name_them(scheduled):
     assert (serving["preemptionPolicy"], best_effort["preemptionPolicy"]) == ("PreemptLowerPriority", "Never")
     assert "namespace" not in serving["metadata"]
     pods = {sts["metadata"]["name"]: sts["spec"]["template"]["spec"]["priorityClassName"] for sts in of_kind(prod, "StatefulSet")}
+    for lws in of_kind(prod, "LeaderWorkerSet"):
+        for role, template in lws["spec"]["leaderWorkerTemplate"].items():
+            if role.endswith("Template"):
+                pods[f"{lws['metadata']['name']}-{role}"] = template["spec"]["priorityClassName"]
     assert pods["qwen-7b-best-effort-head"] == "llm-prod-best-effort"
-    assert {pods["llama-405b-head"], pods["llama-405b-worker"], pods["qwen-72b-worker"]} == {"llm-prod-serving"}
+    serving = {pods["llama-405b-group-leaderTemplate"], pods["llama-405b-group-workerTemplate"], pods["qwen-72b-worker"]}
+    assert serving == {"llm-prod-serving"}
 
 
 def test_the_plan_table_shows_each_models_tier_and_scheduler(scheduled):

@@ -247,7 +247,7 @@ def test_lws_workers_take_the_leader_address_and_their_index(groups, tmp_path):
         assert (seen["VLLM_FLEET_HEAD_ADDRESS"], seen["VLLM_FLEET_POD_INDEX"]) == (leader, "0")
 
 
-@pytest.mark.parametrize("ordinal,why", [("6", "outside the 3×2 workers"), ("x1", "must be a number")])
+@pytest.mark.parametrize("ordinal,why", [("6", "outside the 3 x 2 workers"), ("x1", "must be a number")])
 def test_membership_refuses_an_ordinal_the_plan_does_not_have(groups, tmp_path, ordinal, why):
     container = _container(named(groups, "StatefulSet", "wide-worker")["spec"]["template"])
     env = kubelet_env(container, {"status.podIP": "10.0.1.1", POD_INDEX: ordinal})

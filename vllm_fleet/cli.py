@@ -40,13 +40,23 @@ def _memory_cells(row: PlanSummary) -> tuple[str, str]:
     return _gib(row.weights_per_gpu), f"{row.kv_tokens:,}"
 
 
+def _groups_and_gpus(row: PlanSummary) -> tuple[str, str]:
+    """GROUPS and GPUS cells: one count, or the autoscaler's range (`2–4`, `32–64 (2–4×16)`)."""
+    if row.min_replicas != row.max_replicas:
+        groups = f"{row.min_replicas}–{row.max_replicas}"
+        low, high = row.gpu_range
+        return groups, f"{low}–{high} ({groups}×{row.group_gpus})"
+    gpus = str(row.total_gpus) if row.replicas == 1 else f"{row.total_gpus} ({row.replicas}×{row.group_gpus})"
+    return str(row.replicas), gpus
+
+
 def plan_table(render: Render) -> str:
     """What the stack will run, so a reviewer sees GPUs, memory and cost before anything is applied.
 
     PODS and GPUS/POD describe one group; GPUS is every GPU the model requests
-    (groups × TP×PP); W/GPU and KV TOKENS are the memory plan of its fullest GPU.
-    PRIORITY is the model's tier, SCHEDULING its gang scheduler ("default": the
-    default scheduler, pod by pod).
+    (groups × TP×PP), from its fewest to its most groups when it autoscales; W/GPU
+    and KV TOKENS are the memory plan of its fullest GPU. PRIORITY is the model's
+    tier, SCHEDULING its gang scheduler ("default": the default scheduler, pod by pod).
     """
     models = {name: PlanSummary.from_output(row) for name, row in render.outputs.get("models", {}).items()}
     prices = render.outputs.get("pricing", {})
@@ -55,13 +65,13 @@ def plan_table(render: Render) -> str:
     rows = [header]
     notes = []
     for name, row in models.items():
-        gpus = str(row.total_gpus) if row.replicas == 1 else f"{row.total_gpus} ({row.replicas}×{row.group_gpus})"
+        groups, gpus = _groups_and_gpus(row)
         if row.gpu_slice:  # counts are MIG slices of one GPU, not GPUs
             gpus = f"{gpus} slice {row.gpu_slice}"
         rows.append((
             name,
             f"{row.tensor}×{row.pipeline}",
-            str(row.replicas),
+            groups,
             str(row.pods),
             _gpus_per_pod(row),
             gpus,

@@ -272,6 +272,11 @@ class ModelConfig(StrictModel):
     addons: Optional[list[PluginRef]] = Field(
         None, description="Per-model extras (add-on plugins); default: defaults.addons. [] = none."
     )
+    autoscaling: Optional[dict[str, Any]] = Field(
+        None,
+        description="Scale this model's groups on load (the `autoscaling` add-on's settings, added to the model's add-ons): "
+        "{minReplicas, maxReplicas, metric, target, ...}; docs/elastic-serving.md.",
+    )
     engine_args: dict[str, EngineArgValue] = Field(
         default_factory=dict,
         description=(
@@ -493,6 +498,10 @@ class SelectedPlugin:
     path: tuple
 
 
+#: Model keys that configure one add-on by name: the add-on joins the model's add-ons (its own list or the
+#: stack's), so a model can add it without repeating the stack's add-ons. Errors point at the key.
+ADDON_KEYS: dict[str, str] = {"autoscaling": "autoscaling"}
+
 # The plugin kinds a model chooses, each under the key of the same name. A kind
 # that is also a field of `PluginDefaults` takes the stack default when a model
 # names none.
@@ -652,14 +661,24 @@ def load_fleet(raw: Mapping[str, Any], registry) -> Fleet:
 def _select_addons(
     registry, defaults: PluginDefaults, index: int, model: ModelConfig
 ) -> tuple[tuple[SelectedPlugin, ...], list[Issue]]:
-    """A model's add-ons: its own list, else the stack's; each add-on at most once per model."""
+    """A model's add-ons: its own list, else the stack's, plus those set by a key (`autoscaling`); each at most once."""
     refs, root = (model.addons, ("models", index, "addons")) if model.addons is not None else (defaults.addons, ("defaults", "addons"))
+    entries = [(ref, root + (position,)) for position, ref in enumerate(refs)]
+    for key, name in ADDON_KEYS.items():
+        if getattr(model, key) is not None:
+            entries.append((PluginRef(type=name, settings=getattr(model, key)), ("models", index, key)))
     chosen: list[SelectedPlugin] = []
     issues: list[Issue] = []
-    for position, ref in enumerate(refs):
-        path = root + (position,)
-        if any(selected.plugin.name == ref.type for selected in chosen):
-            issues.append(Issue(key_path(path + ("type",)), f"add-on {ref.type!r} is listed twice; list it once"))
+    for ref, path in entries:
+        twin = next((selected for selected in chosen if selected.plugin.name == ref.type), None)
+        if twin is not None:
+            if path[-1] in ADDON_KEYS:
+                issues.append(Issue(key_path(path), f"add-on {ref.type!r} is also listed at {key_path(twin.path, '')}; set it once"))
+            else:
+                issues.append(Issue(key_path(path + ("type",)), f"add-on {ref.type!r} is listed twice; list it once"))
+            continue
+        if path[-1] in ADDON_KEYS and registry.find("addon", ref.type) is None:
+            issues.append(Issue(key_path(path), f"needs the {ref.type!r} add-on, which is not installed"))
             continue
         choice, problems = _select(registry, "addon", ref, path)
         issues += problems

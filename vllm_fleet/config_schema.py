@@ -20,7 +20,7 @@ from typing import Annotated, Any, Optional
 from pydantic import BaseModel, RootModel, TypeAdapter
 from pydantic_core import PydanticUndefined
 
-from .config import MODEL_PLUGIN_KINDS, FleetConfig, PluginRef, _unwrap
+from .config import ADDON_KEYS, MODEL_PLUGIN_KINDS, FleetConfig, PluginRef, _unwrap
 from .errors import CONFIG_NAMESPACE
 from .plugins.protocol import KIND_METHODS
 from .plugins.registry import NO_PLUGIN, Registry
@@ -60,6 +60,17 @@ def _plugin_choice(registry: Registry, kind: str, defs: dict[str, Any]) -> dict[
     return {"oneOf": choices}
 
 
+def _addon_settings(registry: Registry, name: str, defs: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The settings of one add-on, for a model key that configures it (`autoscaling:`); None if not installed."""
+    plugin = registry.find("addon", name)
+    if plugin is None:
+        return None
+    choice = next(c for c in _plugin_choice(registry, "addon", defs)["oneOf"] if c.get("title") == f"addon {name}")
+    properties = {key: value for key, value in choice["properties"].items() if key != "type"}
+    required = [key for key in choice["required"] if key != "type"]
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
 def _slot(schema: dict[str, Any], choice: dict[str, Any], many: bool) -> dict[str, Any]:
     """Keeps a field's description and default, replaces its type by the plugin choice."""
     kept = {key: schema[key] for key in ("description", "default") if key in schema}
@@ -76,6 +87,8 @@ def config_schema(registry: Registry) -> dict[str, Any]:
             kind = key if key in MODEL_PLUGIN_KINDS else LIST_SLOTS.get(key)
             if kind:
                 properties[key] = _slot(properties[key], _plugin_choice(registry, kind, defs), key in LIST_SLOTS)
+            elif key in ADDON_KEYS and (settings := _addon_settings(registry, ADDON_KEYS[key], defs)):
+                properties[key] = {"description": properties[key]["description"], "anyOf": [settings, {"type": "null"}]}
     del defs["PluginRef"]
     for key in ("hfToken", "apiKey"):
         schema["properties"][key] = {"description": schema["properties"][key]["description"], **SECRET}

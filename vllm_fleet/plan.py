@@ -28,6 +28,7 @@ from .plugins.types import (
     ObjectGroup,
     ObjectSpec,
     PodAdditions,
+    ReplicaRange,
     RolePlan,
     Scheduling,
     SecretKeyRef,
@@ -71,8 +72,10 @@ class ModelPlan:
     network: Optional[NetworkPlan] = None
     #: The stack's Hugging Face token, for a source that downloads gated weights.
     hf_token: Optional[SecretValue] = None
-    #: Independent groups behind the model's one API Service.
+    #: Independent groups behind the model's one API Service; with an autoscaler, the fewest (what is created).
     replicas: int = 1
+    #: (min, max) groups an autoscaler add-on may run (`replica_range` hook); None: always `replicas`.
+    replica_range: Optional[tuple[int, int]] = None
     workload: str = ""
     #: Each role of one group (head first: it serves the API), as `plan_roles` made it.
     roles: tuple[RolePlan, ...] = ()
@@ -124,6 +127,14 @@ class ModelPlan:
     def total_gpus(self) -> int:
         """Every GPU the model requests: its groups × TP×PP."""
         return sum(role.gpus for role in self.roles)
+
+    @property
+    def min_replicas(self) -> int:
+        return self.replica_range[0] if self.replica_range else self.replicas
+
+    @property
+    def max_replicas(self) -> int:
+        return self.replica_range[1] if self.replica_range else self.replicas
 
     @property
     def api_role(self) -> RolePlan:
@@ -312,7 +323,13 @@ def _workload(spec: ModelSpec, plan: ModelPlan) -> ModelPlan:
     roles, scripts = _with_root(selected, plan_roles, plan, selected)
     entrypoints = replace(plan.entrypoints, scripts={**plan.entrypoints.scripts, **scripts})
     plan = _scheduling(spec, replace(plan, roles=roles, entrypoints=entrypoints, workload=selected.plugin.name))
-    objects = _with_root(selected, selected.plugin.objects, selected.settings, plan)
+    objects = tuple(_with_root(selected, selected.plugin.objects, selected.settings, plan))
+    if plan.replica_range:
+        # The autoscaler owns the live count: Pulumi sets it at creation and never reverts it.
+        objects = tuple(
+            replace(o, ignore_changes=(*o.ignore_changes, "spec.replicas")) if "replicas" in o.body.get("spec", {}) else o
+            for o in objects
+        )
     return replace(plan, workload_objects=tuple(_scheduled(obj, plan.scheduling) for obj in objects))
 
 
@@ -328,6 +345,32 @@ def _addon_call(selected: SelectedPlugin, call: Callable[..., Any], *args: Any) 
         raise
     except PlanError as error:
         raise PlanError(error.field, error.message, root=selected.path) from None
+
+
+#: The optional add-on hook through which an autoscaler sets the model's group range (see plugins/protocol.py).
+REPLICA_RANGE_HOOK = "replica_range"
+
+
+def _replica_range(spec: ModelSpec, plan: ModelPlan) -> ModelPlan:
+    """The groups an autoscaler add-on may run; the model starts at the fewest."""
+    scalers = [selected for selected in spec.addons if hasattr(selected.plugin, REPLICA_RANGE_HOOK)]
+    if not scalers:
+        return plan
+    first = scalers[0]
+    if len(scalers) > 1:
+        raise PlanError(("type",), f"{scalers[1].plugin.name!r} and {key_path(first.path, '')} ({first.plugin.name}) both scale this model; keep one", root=scalers[1].path)
+    try:
+        scaling: ReplicaRange = getattr(first.plugin, REPLICA_RANGE_HOOK)(first.settings, plan)
+    except PlanError as error:
+        raise PlanError(error.field, error.message, root=first.path) from None
+    low, high = scaling.minimum, scaling.maximum
+    if "replicas" in spec.config.model_fields_set:
+        raise PlanError(
+            ("replicas",),
+            f"has no effect: {key_path(first.path, '')} scales this model between {low} and {high} groups; remove replicas",
+        )
+    note = f"{first.plugin.name}: {low}–{high} groups{', ' + scaling.note if scaling.note else ''}; `pulumi up` leaves the live count to it"
+    return replace(plan, replicas=low, replica_range=(low, high), notes=(*plan.notes, note))
 
 
 def _addon_objects(selected: SelectedPlugin, plan: ModelPlan) -> ObjectGroup:
@@ -379,7 +422,7 @@ def _addons(spec: ModelSpec, plan: ModelPlan) -> ModelPlan:
 
 
 def plan_model(spec: ModelSpec, fleet: Fleet) -> ModelPlan:
-    plan = _data_plane(spec, fleet, _first_plan(spec, fleet))
+    plan = _data_plane(spec, fleet, _replica_range(spec, _first_plan(spec, fleet)))
     launcher = spec.plugins["launcher"]
     plan = replace(plan, entrypoints=launcher.plugin.entrypoints(launcher.settings, plan))
     return _addons(spec, _workload(spec, plan))
@@ -399,6 +442,8 @@ def summarize(plan: ModelPlan) -> PlanSummary:
         worker_gpus=plan.gpus.worker_gpus,
         group_gpus=plan.gpus.total_gpus,
         replicas=plan.replicas,
+        min_replicas=plan.min_replicas,
+        max_replicas=plan.max_replicas,
         total_gpus=plan.total_gpus,
         launcher=launcher,
         workload=plan.workload,

@@ -45,6 +45,8 @@ class PlanPictureInput:
     kv_tokens: Optional[int] = None
     #: False when the model or its GPU is unknown: the picture shows ranks, not memory.
     memory_planned: bool = True
+    #: An autoscaled model's fewest groups (None: fixed); `replicas` is then its most, as drawn.
+    min_replicas: Optional[int] = None
 
     def __post_init__(self) -> None:
         if sum(self.pod_gpus) != self.tensor * self.pipeline or min(self.pod_gpus, default=0) < 1:
@@ -125,12 +127,14 @@ def _gib(amount: float) -> str:
 
 
 def _titles(plan: PlanPictureInput) -> tuple[str, str]:
+    replicas = f"{plan.replicas} replica(s)"
+    if plan.min_replicas is not None and plan.min_replicas != plan.replicas:
+        replicas = f"{plan.min_replicas}–{plan.replicas} replicas (autoscaled; drawn at the most)"
+    title = f"{plan.model} · TP={plan.tensor} × PP={plan.pipeline} · {replicas}"
     if not plan.memory_planned:
-        return (f"{plan.model} · TP={plan.tensor} × PP={plan.pipeline} · {plan.replicas} replica(s)",
-                "no memory plan: the model or its GPU type is unknown (docs/capacity.md)")
+        return title, "no memory plan: the model or its GPU type is unknown (docs/capacity.md)"
     tokens = f" ({plan.kv_tokens:,} tokens of KV cache)" if plan.kv_tokens is not None else ""
-    return (f"{plan.model} · TP={plan.tensor} × PP={plan.pipeline} · {plan.replicas} replica(s)",
-            f"per GPU: weights {_gib(plan.weights_per_gpu)}, KV room {_gib(plan.kv_room_per_gpu)}{tokens}")
+    return title, f"per GPU: weights {_gib(plan.weights_per_gpu)}, KV room {_gib(plan.kv_room_per_gpu)}{tokens}"
 
 
 def _context(plan: PlanPictureInput) -> dict:
@@ -202,8 +206,9 @@ def pod_gpus(row: PlanSummary) -> tuple[int, ...]:
 def picture_input(name: str, row: PlanSummary) -> PlanPictureInput:
     """One model's picture from its plan summary (the stack output `models.<name>`)."""
     return PlanPictureInput(
-        name, row.tensor, row.pipeline, pod_gpus(row), row.replicas, row.weights_per_gpu, row.kv_room_per_gpu,
-        row.kv_tokens, memory_planned=row.kv_tokens is not None,
+        name, row.tensor, row.pipeline, pod_gpus(row), max(row.max_replicas, 1), row.weights_per_gpu,
+        row.kv_room_per_gpu, row.kv_tokens, memory_planned=row.kv_tokens is not None,
+        min_replicas=row.min_replicas if row.min_replicas != row.max_replicas else None,
     )
 
 

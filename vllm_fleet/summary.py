@@ -21,7 +21,10 @@ class PlanSummary:
     worker_gpus: int
     group_gpus: int
     replicas: int
-    #: Every GPU the model requests: replicas × TP×PP.
+    #: The groups an autoscaler may run (both `replicas` without one).
+    min_replicas: int
+    max_replicas: int
+    #: Every GPU the model requests at `replicas` groups: replicas × TP×PP.
     total_gpus: int
     launcher: str
     workload: str
@@ -52,6 +55,13 @@ class PlanSummary:
     priority: str = ""
     scheduling: str = ""
 
+    @property
+    def gpu_range(self) -> tuple[int, int]:
+        """GPUs at the fewest and the most groups (`total_gpus` twice for a fixed count)."""
+        if self.min_replicas == self.max_replicas == self.replicas:
+            return self.total_gpus, self.total_gpus
+        return self.min_replicas * self.group_gpus, self.max_replicas * self.group_gpus
+
     def to_output(self) -> dict[str, Any]:
         """The stack output `models.<name>` (camelCase keys, as outputs.json holds them)."""
         return {to_camel(key): list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
@@ -61,6 +71,7 @@ class PlanSummary:
         """Reads an output back; keys a render from before replicas and workloads lacks take today's defaults."""
         legacy = {"groupGpus": row.get("totalGpus"), "replicas": 1, "workload": "statefulsets"}
         values = {**legacy, **row}
+        values = {"minReplicas": values["replicas"], "maxReplicas": values["replicas"], **values}
         return cls(**{
             f.name: tuple(values[to_camel(f.name)]) if f.name in _TUPLES else values[to_camel(f.name)]
             for f in fields(cls)
@@ -105,7 +116,7 @@ def stack_costs(models: Mapping[str, PlanSummary], prices: Mapping[str, Any]) ->
     """GPUs, GPU-hours/day and cost/day per GPU type (`capacity.cost.stack_cost`) of a stack's models."""
     from .capacity.cost import stack_cost
 
-    return stack_cost((gpu_request(row) for row in models.values()), pricing_of(prices))
+    return stack_cost((gpu_request(row, *row.gpu_range) for row in models.values()), pricing_of(prices))
 
 
 def money(amount) -> str:
@@ -115,7 +126,9 @@ def money(amount) -> str:
 def model_cost_per_day(row: PlanSummary, prices: Mapping[str, Any]) -> str:
     """The model's cost per day, or '-' when its GPU type has no price."""
     cost = next(iter(stack_costs({"model": row}, prices).values()))
-    return "-" if cost.max_cost is None else money(cost.max_cost)
+    if cost.max_cost is None:
+        return "-"
+    return money(cost.max_cost) if cost.min_cost == cost.max_cost else f"{money(cost.min_cost)}..{money(cost.max_cost)}"
 
 
 def stack_total_line(models: Mapping[str, PlanSummary], prices: Mapping[str, Any]) -> str:

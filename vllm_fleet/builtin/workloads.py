@@ -72,7 +72,8 @@ class StatefulSets:
 
     def membership(self, settings: "StatefulSets.Settings", plan: ModelPlan, role: str) -> Membership:
         names = plan.names
-        if plan.replicas == 1:
+        # An autoscaled model's count changes at run time: its pods must not depend on it.
+        if plan.replicas == 1 and plan.replica_range is None:
             address = ({"name": HEAD_ADDRESS_ENV, "value": names.head_address},)
             index = () if role == HEAD else (_field_env("VLLM_FLEET_POD_INDEX", _POD_INDEX_LABEL),)
             return Membership(head_address=address, index=index)

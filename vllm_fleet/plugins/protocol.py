@@ -110,6 +110,12 @@ class AddonPlugin(Plugin, Protocol):
     # pod count. Raise `ModelPlanError` when the model's own keys (workload, replicas) can't give
     # each group its own gang: it is reported at the model's key (`models[2].workload`).
 
+    # Optional: `replica_range(settings, plan) -> ReplicaRange`, for an add-on that scales the model's groups
+    # (the autoscaling add-on). The plan runs it before the workload: the workload is created with `min`
+    # groups (`minimum`), its `spec.replicas` is left to the autoscaler (`ObjectSpec.ignore_changes`), and the model's
+    # own `replicas` key becomes an error. `plan` is the first plan (config, GPUs, names; no roles yet);
+    # a `PlanError` field is relative to the add-on's entry, as for `objects`.
+
 
 # Methods (besides kind/name/Settings) each kind must provide; checked at registration.
 KIND_METHODS: dict[str, tuple[str, ...]] = {

@@ -25,6 +25,19 @@ class ObjectSpec:
     protect: bool = False
     retain_on_delete: bool = False
     namespaced: bool = True
+    #: Fields (camelCase paths) another controller owns once the object exists: Pulumi sets them on
+    #: create and never reverts them (an autoscaler's `spec.replicas`).
+    ignore_changes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReplicaRange:
+    """The groups an autoscaler add-on may run (`replica_range` hook); the workload is created at `minimum`."""
+
+    minimum: int
+    maximum: int
+    #: A line for the plan table: what drives the scaling, where clients send requests.
+    note: str = ""
 
 
 @dataclass(frozen=True)
