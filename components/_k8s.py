@@ -20,6 +20,9 @@ _TYPED = {
     ("v1", "Service"): k8s.core.v1.Service,
     ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
     ("apps/v1", "StatefulSet"): k8s.apps.v1.StatefulSet,
+    ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
+    ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
     ("batch/v1", "Job"): k8s.batch.v1.Job,
     ("batch/v1", "CronJob"): k8s.batch.v1.CronJob,
 }

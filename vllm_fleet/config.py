@@ -187,6 +187,19 @@ class ApiAccess(StrictModel):
     require_api_key: bool = Field(False, description="Fail unless vllm-fleet:apiKey is set as a secret.")
 
 
+class DrainConfig(StrictModel):
+    """How a replica that goes (scale-down, rollout, node drain) stops without dropping requests."""
+
+    timeout_seconds: int = Field(
+        300, ge=0, le=3600,
+        description="vLLM's --shutdown-timeout: after SIGTERM, in-flight requests may finish for this long (0 aborts them).",
+    )
+    endpoint_delay_seconds: int = Field(
+        5, ge=0, le=120,
+        description="preStop wait before SIGTERM, so Services, the gateway and its endpoint picker stop sending new requests first.",
+    )
+
+
 class ModelConfig(StrictModel):
     name: ModelName = Field(description="DNS-safe name; every object of this model is named after it.")
     model: str = Field(min_length=1, description="Model id (e.g. meta-llama/Llama-3.1-8B-Instruct).")
@@ -230,6 +243,7 @@ class ModelConfig(StrictModel):
         3600, gt=0, le=MAX_STARTUP_SECONDS, description="How long loading the model may take before the startup probe fails (at most 7 days)."
     )
     api: ApiConfig = Field(default_factory=ApiConfig, description="The OpenAI-compatible API Service.")
+    drain: DrainConfig = Field(default_factory=DrainConfig, description="Stopping a replica: in-flight requests finish, new ones go elsewhere.")
 
 
 class PluginDefaults(StrictModel):

@@ -38,7 +38,7 @@ from .plugins.weights import claim_mount, weights_path
 from .quantity import parse_quantity
 from .roles import HEAD, WORKER
 from .templates import Literal as ShellLiteral
-from .validators import DnsSubdomain, PositiveQuantity
+from .validators import DnsSubdomain, Labels, PositiveQuantity
 from .templates import render as render_template
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "DnsSubdomain",
     "Entrypoints",
     "GpuPlan",
+    "Labels",
     "Membership",
     "ModelPlan",
     "MountSource",
