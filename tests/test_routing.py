@@ -219,3 +219,15 @@ def test_core_objects_pass_strict_kubernetes_validation():
     assert {o["kind"] for o in core} == {"ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Deployment", "Service", "NetworkPolicy"}
     for obj in core:
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_the_picker_gets_its_api_token_by_an_explicit_mount_only():
+    """Automounting stays off (policy no-service-account-token); the EPP still finds token, CA and namespace."""
+    deployment = _by_kind(_plan().addon_groups[0].objects)["Deployment"][0]
+    pod = deployment.body["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    [volume] = [v for v in pod["volumes"] if v["name"] == "api-token"]
+    paths = {item.get("path") or item.get("items", [{}])[0].get("path") for source in volume["projected"]["sources"] for item in source.values()}
+    assert paths == {"token", "ca.crt", "namespace"}
+    [mount] = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "api-token"]
+    assert mount["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount"

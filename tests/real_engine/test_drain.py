@@ -21,8 +21,9 @@ from .serving import READY_TIMEOUT, SERVED_NAME, open_cluster, stack
 
 # No endpoint delay: SIGTERM must land while the tiny model is still streaming.
 DRAIN = {"timeoutSeconds": 120, "endpointDelaySeconds": 0}
-TOKENS = 240
-STACK = stack(1, 1, {"type": "ray"}, **{"enforce-eager": True})
+# The tiny model's whole context (512 positions): a stream long enough to be in flight at SIGTERM.
+TOKENS = 500
+STACK = stack(1, 1, {"type": "ray"}, **{"enforce-eager": True, "max-model-len": 512})
 STACK["models"][0]["drain"] = DRAIN
 
 _STREAM = """
@@ -58,25 +59,30 @@ def test_sigterm_during_a_streamed_completion_lets_it_finish(cluster):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     events: list[str] = []
-    reader = threading.Thread(target=lambda: events.extend(iter(client.stdout.readline, "")))
+    reader = threading.Thread(target=lambda: events.extend(line.strip() for line in iter(client.stdout.readline, "")), daemon=True)
     reader.start()
-    deadline = time.monotonic() + 120
-    while len(events) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert events, f"the stream never started: {client.stderr.read() if client.poll() is not None else ''}"
-    exits = len(head.exits)
-    head.hold_restarts()
-    pid1 = head.container_pid1()
-    # preStop as the kubelet runs it (in the container), then SIGTERM.
-    pre_stop = head.container["lifecycle"]["preStop"]["exec"]["command"]
-    subprocess.run(["nsenter", "--target", str(pid1), "--mount", "--net", "--uts", "--pid", "--", *pre_stop],
-                   check=True, timeout=30, env=head.env)
-    at_sigterm = len(events)
-    terminated = time.monotonic()
-    head.terminate()
-    client.wait(timeout=DRAIN["timeoutSeconds"])
-    reader.join(timeout=10)
-    _, rc = head.wait_exit(exits, timeout=DRAIN["timeoutSeconds"] + 60)
+    try:
+        deadline = time.monotonic() + 120
+        while not events and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert events, f"the stream never started: {client.stderr.read() if client.poll() is not None else ''}"
+        exits = len(head.exits)
+        head.hold_restarts()
+        pid1 = head.container_pid1()
+        # preStop as the kubelet runs it (in the container), then SIGTERM.
+        pre_stop = head.container["lifecycle"]["preStop"]["exec"]["command"]
+        subprocess.run(["nsenter", "--target", str(pid1), "--mount", "--net", "--uts", "--pid", "--", *pre_stop],
+                       check=True, timeout=30, env=head.env)
+        at_sigterm = len(events)
+        terminated = time.monotonic()
+        head.terminate()
+        # With --shutdown-timeout 0 the stream is aborted and this client never sees [DONE].
+        client.wait(timeout=DRAIN["timeoutSeconds"] + 30)
+        reader.join(timeout=10)
+        _, rc = head.wait_exit(exits, timeout=DRAIN["timeoutSeconds"] + 60)
+    finally:
+        if client.poll() is None:
+            client.kill()
     took = time.monotonic() - terminated
     assert events[-1] == "[DONE]", events[-3:]
     last = json.loads(events[-2])

@@ -48,6 +48,8 @@ GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
 PICKER_COMPONENT = "endpoint-picker"
 PICKER_CONFIG_KEY = "plugins.yaml"
 PICKER_CONFIG_DIR = "/config"
+#: Where client-go's in-cluster config reads the token, CA and namespace.
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 #: Gateway API Duration (GEP-2257): 1h, 300s, 500ms, 1h30m.
 _DURATION = r"^([0-9]{1,5}(h|m|s|ms)){1,4}$"
 _HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -225,7 +227,10 @@ def _picker_container(settings: RoutingSettings, plan: ModelPlan) -> dict[str, A
         "resources": {"requests": {"cpu": picker.cpu, "memory": picker.memory}, "limits": {"memory": picker.memory}},
         "livenessProbe": {**_picker_probe(settings, "liveness"), "initialDelaySeconds": 5, "periodSeconds": 10},
         "readinessProbe": {**_picker_probe(settings, "readiness"), "periodSeconds": 2},
-        "volumeMounts": [{"name": "config", "mountPath": PICKER_CONFIG_DIR, "readOnly": True}],
+        "volumeMounts": [
+            {"name": "config", "mountPath": PICKER_CONFIG_DIR, "readOnly": True},
+            {"name": "api-token", "mountPath": SERVICE_ACCOUNT_DIR, "readOnly": True},
+        ],
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -236,17 +241,31 @@ def _picker_container(settings: RoutingSettings, plan: ModelPlan) -> dict[str, A
     }
 
 
+def _api_token_volume() -> dict[str, Any]:
+    """The one token a vllm-fleet pod gets, mounted by name (what automounting would add, and no more)."""
+    return {"name": "api-token", "projected": {"sources": [
+        {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
+        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+    ]}}
+
+
 def picker_deployment(settings: RoutingSettings, plan: ModelPlan) -> ObjectSpec:
-    """The EPP: Recreate, as upstream recommends (one active picker holds the prefix-cache index)."""
+    """The EPP: Recreate, as upstream recommends (one active picker holds the prefix-cache index).
+
+    It watches pods and the pool, so it needs its token: mounted explicitly, with
+    automounting off like every pod of the fleet (policy no-service-account-token).
+    """
     labels = _picker_labels(plan)
     pod_spec = {
         "serviceAccountName": picker_name(plan),
+        "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         # Streams through the gateway wait on the picker's answer only; upstream's default.
         "terminationGracePeriodSeconds": 130,
         "containers": [_picker_container(settings, plan)],
-        "volumes": [{"name": "config", "configMap": {"name": picker_name(plan)}}],
+        "volumes": [{"name": "config", "configMap": {"name": picker_name(plan)}}, _api_token_volume()],
     }
     spec = {
         "replicas": settings.picker.replicas,
@@ -280,7 +299,7 @@ def picker_rbac(settings: RoutingSettings, plan: ModelPlan) -> tuple[ObjectSpec,
             {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
             {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
         ]
-    account = ObjectSpec("v1", "ServiceAccount", name, {"automountServiceAccountToken": True}, labels=labels)
+    account = ObjectSpec("v1", "ServiceAccount", name, {"automountServiceAccountToken": False}, labels=labels)
     role = ObjectSpec("rbac.authorization.k8s.io/v1", "Role", name, {"rules": rules}, labels=labels)
     binding = ObjectSpec("rbac.authorization.k8s.io/v1", "RoleBinding", name, {
         "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": plan.namespace}],
