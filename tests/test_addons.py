@@ -37,7 +37,7 @@ def with_monitor(monitor_site, monkeypatch):
 
 
 def test_the_installed_add_on_is_discovered_by_its_entry_point(with_monitor):
-    assert Registry.discover().names("addon") == ["acme-monitor", "monitoring"]
+    assert Registry.discover().names("addon") == ["acme-monitor", "monitoring", "routing"]
 
 
 def test_without_the_package_its_add_on_is_unknown():
