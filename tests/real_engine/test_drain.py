@@ -52,6 +52,10 @@ def cluster(weights, tmp_path_factory):
 def test_sigterm_during_a_streamed_completion_lets_it_finish(cluster):
     head = cluster.head
     assert re.search(rf"--shutdown-timeout\s+'?{DRAIN['timeoutSeconds']}\b", cluster.model.scripts["head.sh"])
+    # Looked up before the stream starts: SIGTERM must follow its first token quickly.
+    exits, pid1 = len(head.exits), head.container_pid1()
+    pre_stop = head.container["lifecycle"]["preStop"]["exec"]["command"]
+    head.hold_restarts()
     body = {"model": SERVED_NAME, "prompt": "Hello", "max_tokens": TOKENS, "temperature": 0, "stream": True, "ignore_eos": True}
     client = subprocess.Popen(
         ["ip", "netns", "exec", cluster.client_ns, sys.executable, "-c", _STREAM,
@@ -66,11 +70,7 @@ def test_sigterm_during_a_streamed_completion_lets_it_finish(cluster):
         while not events and time.monotonic() < deadline:
             time.sleep(0.05)
         assert events, f"the stream never started: {client.stderr.read() if client.poll() is not None else ''}"
-        exits = len(head.exits)
-        head.hold_restarts()
-        pid1 = head.container_pid1()
         # preStop as the kubelet runs it (in the container), then SIGTERM.
-        pre_stop = head.container["lifecycle"]["preStop"]["exec"]["command"]
         subprocess.run(["nsenter", "--target", str(pid1), "--mount", "--net", "--uts", "--pid", "--", *pre_stop],
                        check=True, timeout=30, env=head.env)
         at_sigterm = len(events)
