@@ -37,18 +37,31 @@ def test_objects_pass_strict_kubernetes_validation(rendered):
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
 
 
-def test_gpus_requested_equal_tp_times_pp(rendered):
+def _pod_gpus(template: dict) -> int:
+    limits = template["spec"]["containers"][0]["resources"]["limits"]
+    return next(v for k, v in limits.items() if k.endswith("/gpu"))
+
+
+def _requested_gpus(rendered, name: str) -> int:
+    """GPUs the model's workload requests: its StatefulSets, or its LeaderWorkerSet's groups."""
     stateful_sets = objects_of(rendered, "StatefulSet")
+    lws = objects_of(rendered, "LeaderWorkerSet").get(f"{name}-group")
+    if lws is not None:
+        group = lws["spec"]["leaderWorkerTemplate"]
+        worker = _pod_gpus(group["workerTemplate"])
+        leader = _pod_gpus(group.get("leaderTemplate", group["workerTemplate"]))
+        return (leader + worker * (group["size"] - 1)) * lws["spec"]["replicas"]
+    return sum(
+        _pod_gpus(sts["spec"]["template"]) * sts["spec"]["replicas"]
+        for sts in (stateful_sets.get(f"{name}-{role}") for role in ("head", "worker"))
+        if sts is not None
+    )
+
+
+def test_gpus_requested_equal_tp_times_pp(rendered):
     for name, summary in rendered.outputs["models"].items():
-        requested = 0
-        for role in ("head", "worker"):
-            sts = stateful_sets.get(f"{name}-{role}")
-            if sts is None:
-                continue
-            limits = sts["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
-            gpus = next(v for k, v in limits.items() if k.endswith("/gpu"))
-            requested += gpus * sts["spec"]["replicas"]
-        assert requested == summary["tensor"] * summary["pipeline"], name
+        replicas = summary.get("replicas", 1)
+        assert _requested_gpus(rendered, name) == summary["tensor"] * summary["pipeline"] * replicas, name
 
 
 def test_no_pod_asks_for_more_than_a_node(rendered, project):
