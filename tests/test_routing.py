@@ -231,3 +231,18 @@ def test_the_picker_gets_its_api_token_by_an_explicit_mount_only():
     assert paths == {"token", "ca.crt", "namespace"}
     [mount] = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "api-token"]
     assert mount["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def test_prod_serves_its_multi_node_model_from_leaderworkerset_groups_behind_a_pool(stack_renders):
+    from .conftest import objects_of
+
+    prod = stack_renders["prod"]
+    lws = objects_of(prod, "LeaderWorkerSet")["llama-405b-group"]
+    assert 2 <= lws["spec"]["replicas"] <= 4 and lws["spec"]["leaderWorkerTemplate"]["size"] == 2
+    pool = objects_of(prod, "InferencePool")["llama-405b"]
+    leader_labels = {**lws["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["metadata"]["labels"],
+                     "leaderworkerset.sigs.k8s.io/worker-index": "0"}
+    assert pool["spec"]["selector"]["matchLabels"].items() <= leader_labels.items()
+    route = objects_of(prod, "HTTPRoute")["llama-405b"]
+    assert route["spec"]["rules"][0]["backendRefs"][0]["kind"] == "InferencePool"
+    assert objects_of(prod, "Deployment")["llama-405b-epp"]["spec"]["template"]["spec"]["containers"][0]["image"] == EPP_IMAGE
