@@ -37,12 +37,12 @@ def with_monitor(monitor_site, monkeypatch):
 
 
 def test_the_installed_add_on_is_discovered_by_its_entry_point(with_monitor):
-    assert Registry.discover().names("addon") == ["acme-monitor", "autoscaling", "coscheduling", "kueue", "monitoring", "volcano"]
+    assert Registry.discover().names("addon") == ["acme-monitor", "autoscaling", "coscheduling", "kueue", "monitoring", "routing", "volcano"]
 
 
 def test_without_the_package_its_add_on_is_unknown():
     message = one_issue(config(model(addons=[MONITOR])), "vllm-fleet:models[0].addons[0].type")
-    assert "unknown addon plugin 'acme-monitor'" in message and "available: autoscaling, coscheduling, kueue, monitoring, volcano" in message
+    assert "unknown addon plugin 'acme-monitor'" in message and "available: autoscaling, coscheduling, kueue, monitoring, routing, volcano" in message
 
 
 def test_a_stack_renders_the_add_on_from_the_models_plan(with_monitor, tmp_path):

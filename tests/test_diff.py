@@ -587,3 +587,69 @@ def test_fetch_job_replaced_for_a_label_refetches_the_same_source_as_a_note():
     assert diff.dangers == ()
     (note,) = [n for n in diff.notes if n.hazard is Hazard.WEIGHTS_CHANGE]
     assert "fetches hf://org/m@main into the claim once more" in note.message
+
+
+# ------------------------------------------------------------------ LeaderWorkerSet rollouts
+
+
+def _lws(replicas: int = 2, image: str = "vllm:1", unavailable: Any = 1, surge: Any = 0) -> Resource:
+    manifest = {
+        "apiVersion": "leaderworkerset.x-k8s.io/v1",
+        "kind": "LeaderWorkerSet",
+        "metadata": {"name": "m-group", "namespace": NS, "labels": {"app.kubernetes.io/instance": "m"}},
+        "spec": {
+            "replicas": replicas,
+            "leaderWorkerTemplate": {"size": 2, "workerTemplate": {"spec": {"containers": [{"name": "vllm", "image": image}]}}},
+            "rolloutStrategy": {"type": "RollingUpdate", "rollingUpdateConfiguration": {"maxUnavailable": unavailable, "maxSurge": surge}},
+        },
+    }
+    urn = f"{STACK_URN}kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet::m-group"
+    return Resource(urn, "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet", "m-group", manifest)
+
+
+def _lws_model(replicas: int, tensor: int = 16) -> dict[str, Any]:
+    return {**_model(tensor=tensor, head=8, worker=8, pods=2), "groupGpus": tensor, "replicas": replicas, "workload": "leaderworkerset"}
+
+
+def _rollout(old: Resource, new: Resource, replicas: int, old_tensor: int = 16, new_tensor: int = 16):
+    return _diff(_snapshot(old, models={"m": _lws_model(replicas, old_tensor)}),
+                 _snapshot(new, models={"m": _lws_model(replicas, new_tensor)}))
+
+
+def test_an_image_change_on_two_groups_rolls_one_group_at_a_time_without_downtime():
+    diff = _rollout(_lws(), _lws(image="vllm:2"), replicas=2)
+    assert diff.dangers == ()
+    (note,) = [n for n in diff.notes if n.hazard is Hazard.ROLLOUT]
+    assert "restarts 1 of its 2 groups at a time" in note.message and "no downtime" in note.message
+    assert "no extra GPUs" in note.message
+
+
+@pytest.mark.parametrize(("replicas", "surge", "extra"), [(2, 1, 16), (4, "25%", 16), (4, "50%", 32), (3, "34%", 32)])
+def test_a_surge_says_how_many_extra_gpus_the_peak_needs(replicas, surge, extra):
+    diff = _rollout(_lws(replicas, surge=surge), _lws(replicas, image="vllm:2", surge=surge), replicas=replicas)
+    (note,) = [n for n in diff.notes if n.hazard is Hazard.ROLLOUT]
+    assert f"needs {extra} more GPUs free" in note.message
+
+
+def test_one_group_without_surge_is_downtime():
+    diff = _rollout(_lws(1), _lws(1, image="vllm:2"), replicas=1)
+    (danger,) = diff.dangers
+    assert danger.hazard is Hazard.DOWNTIME and "may restart all 1 group(s) at once" in danger.message
+
+
+def test_one_group_with_surge_and_nothing_unavailable_keeps_serving():
+    diff = _rollout(_lws(1, unavailable=0, surge=1), _lws(1, image="vllm:2", unavailable=0, surge=1), replicas=1)
+    assert diff.dangers == ()
+    (note,) = [n for n in diff.notes if n.hazard is Hazard.ROLLOUT]
+    assert "at least 1 keep serving" in note.message and "needs 16 more GPUs" in note.message
+
+
+def test_all_groups_unavailable_at_once_is_downtime_even_with_replicas():
+    diff = _rollout(_lws(2, unavailable="100%"), _lws(2, image="vllm:2", unavailable="100%"), replicas=2)
+    assert [d.hazard for d in diff.dangers] == [Hazard.DOWNTIME]
+
+
+def test_a_tp_change_on_leaderworkerset_is_a_rollout_not_a_whole_model_outage():
+    diff = _rollout(_lws(), _lws(image="vllm:2"), replicas=2, old_tensor=16, new_tensor=8)
+    assert diff.dangers == ()
+    assert {n.hazard for n in diff.notes} >= {Hazard.GROUP_RESTART, Hazard.ROLLOUT}

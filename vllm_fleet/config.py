@@ -243,6 +243,18 @@ class PriorityTier(StrictModel):
             raise ValueError(f"{keys} would have no effect: className {self.class_name!r} is an existing PriorityClass; set them there")
         return self
 
+class DrainConfig(StrictModel):
+    """How a replica that goes (scale-down, rollout, node drain) stops without dropping requests."""
+
+    timeout_seconds: int = Field(
+        300, ge=0, le=3600,
+        description="vLLM's --shutdown-timeout: after SIGTERM, in-flight requests may finish for this long (0 aborts them).",
+    )
+    endpoint_delay_seconds: int = Field(
+        5, ge=0, le=120,
+        description="preStop wait before SIGTERM, so Services, the gateway and its endpoint picker stop sending new requests first.",
+    )
+
 
 class ModelConfig(StrictModel):
     name: ModelName = Field(description="DNS-safe name; every object of this model is named after it.")
@@ -325,6 +337,7 @@ class ModelConfig(StrictModel):
     priority: Optional[DnsLabel] = Field(
         None, description="Priority tier of the model's pods, one of vllm-fleet:priorityTiers (default: the cluster's default priority)."
     )
+    drain: DrainConfig = Field(default_factory=DrainConfig, description="Stopping a replica: in-flight requests finish, new ones go elsewhere.")
 
 
 class PluginDefaults(StrictModel):

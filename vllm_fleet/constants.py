@@ -49,6 +49,19 @@ RAY_PORTS = {
     "max_worker": 10999,
 }
 
+# Drain: vLLM's --shutdown-timeout lets in-flight requests finish after SIGTERM. The pod's
+# grace period adds the endpoint delay (preStop) and this margin for vLLM's own teardown.
+DRAIN_TEARDOWN_SECONDS = 45
+# A Ray head gives `vllm serve` this long past the drain timeout before SIGKILL.
+DRAIN_STOP_MARGIN_SECONDS = 20
+
+# The endpoint picker (EPP) of an InferencePool: llm-d's router since it left the Gateway API
+# inference extension (GIE v1.6.0); ports as its chart and GIE's `options.go` default them.
+EPP_IMAGE = "ghcr.io/llm-d/llm-d-router-endpoint-picker:v0.10.0"
+EPP_GRPC_PORT = 9002
+EPP_GRPC_HEALTH_PORT = 9003
+EPP_METRICS_PORT = 9090
+
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_INSTANCE = "app.kubernetes.io/instance"
 LABEL_COMPONENT = "app.kubernetes.io/component"

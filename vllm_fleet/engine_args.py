@@ -36,6 +36,7 @@ RESERVED_FLAGS: dict[str, str] = {
     "headless": "it is set by the launcher on worker pods",
     "host": "the server listens on all pod addresses",
     "port": "set the model's `api.port` instead",
+    "shutdown-timeout": "set the model's `drain.timeoutSeconds` instead (the pod's grace period is sized from it)",
 }
 
 # Flags that carry a secret, and the config key that keeps it one. In argv it is

@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 from .capacity.gpus import MIG_RESOURCE
 from .capacity_plan import CapacityPlan, pin_accelerator, plan_capacity, pricing_issues
 from .config import ApiAccess, Fleet, ModelConfig, ModelSpec, NodePool, SelectedPlugin, TransportConfig
-from .constants import API_KEY_SECRET, API_KEY_SECRET_KEY, API_PORT, WEIGHTS_VOLUME
+from .constants import API_KEY_SECRET, API_KEY_SECRET_KEY, API_PORT, DRAIN_TEARDOWN_SECONDS, WEIGHTS_VOLUME
 from .engine_args import engine_flags
 from .errors import ConfigError, Issue, ModelPlanError, PlanError, key_path
 from .gpu_plan import GpuPlan, plan_gpus
@@ -124,6 +124,12 @@ class ModelPlan:
         return budget + fetch + 300
 
     @property
+    def termination_grace_seconds(self) -> int:
+        """A stopping pod's whole budget: the preStop endpoint delay, vLLM's drain, then its teardown."""
+        drain = self.config.drain
+        return drain.endpoint_delay_seconds + drain.timeout_seconds + DRAIN_TEARDOWN_SECONDS
+
+    @property
     def total_gpus(self) -> int:
         """Every GPU the model requests: its groups × TP×PP."""
         return sum(role.gpus for role in self.roles)
@@ -158,6 +164,8 @@ def base_serve_args(plan: ModelPlan, model_path: str) -> tuple[str, ...]:
         "--tensor-parallel-size", str(plan.gpus.tensor),
         "--pipeline-parallel-size", str(plan.gpus.pipeline),
         "--host", "0.0.0.0",
+        # SIGTERM drains: new requests get 503, in-flight ones finish (0, vLLM's default, aborts them).
+        "--shutdown-timeout", str(plan.config.drain.timeout_seconds),
         "--port", str(plan.api_port),
         *engine_flags(plan.config.engine_args, checker_for(plan.image).schema),
     )

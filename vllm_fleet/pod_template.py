@@ -53,6 +53,8 @@ def _container(plan: "ModelPlan", role: RolePlan) -> dict[str, Any]:
     }
     if role.serves_api:
         container["ports"] = [{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}]
+    if role.pre_stop:
+        container["lifecycle"] = {"preStop": role.pre_stop}
     probes = role.probes
     for field, probe in (("startupProbe", probes.startup), ("readinessProbe", probes.readiness), ("livenessProbe", probes.liveness)):
         if probe:
@@ -76,7 +78,7 @@ def _pod_spec(plan: "ModelPlan", role: RolePlan) -> dict[str, Any]:
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-        "terminationGracePeriodSeconds": 60,
+        "terminationGracePeriodSeconds": plan.termination_grace_seconds,
         "containers": [_container(plan, role)],
         "volumes": [
             {"name": "entrypoints", "configMap": {"name": plan.names.entrypoints, "defaultMode": 0o555}},

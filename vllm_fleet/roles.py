@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .constants import API_KEY_ENV, CACHE_DIR
+from .constants import API_KEY_ENV, CACHE_DIR, DRAIN_STOP_MARGIN_SECONDS, ENTRYPOINT_DIR
 from .placement import group_selector, role_placement
 from .plugins.types import Membership, Probes, RolePlan
+from .templates import render
 
 if TYPE_CHECKING:
     from .config import SelectedPlugin
     from .plan import ModelPlan
 
 HEAD, WORKER = "head", "worker"
+DRAIN_SCRIPT = "drain.sh"
 _POD_IP = {"valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
 
 
@@ -57,13 +59,29 @@ def _wrapped_probes(probes: Probes, wrapper: tuple[str, ...]) -> Probes:
     return Probes(wrap(probes.startup), wrap(probes.readiness), wrap(probes.liveness))
 
 
+def drain_script(plan: "ModelPlan") -> str:
+    """The preStop script of every role (templates/drain.sh.j2): heads wait for the endpoints, workers for the head."""
+    drain = plan.config.drain
+    return render(
+        "drain.sh.j2",
+        endpoint_delay_seconds=drain.endpoint_delay_seconds,
+        # The head's preStop, its drain and the Ray head's stop margin; the worker still has its own stop left.
+        worker_wait_seconds=drain.endpoint_delay_seconds + drain.timeout_seconds + DRAIN_STOP_MARGIN_SECONDS,
+        api_port=plan.api_port,
+    )
+
+
+def _pre_stop(role: str, wrapper: tuple[str, ...]) -> dict[str, Any]:
+    return {"exec": {"command": [*wrapper, "/bin/bash", f"{ENTRYPOINT_DIR}/{DRAIN_SCRIPT}", role]}}
+
+
 def plan_roles(plan: "ModelPlan", workload: "SelectedPlugin") -> tuple[tuple[RolePlan, ...], dict[str, str]]:
     """Every role of one group, head first (it serves the API), and the scripts membership adds."""
     entry, gpus = plan.entrypoints, plan.gpus
     shapes = [(HEAD, plan.names.head, 1, gpus.head_gpus, entry.head_command, entry.head_probes, True)]
     if gpus.multi_node:
         shapes.append((WORKER, plan.names.worker, gpus.workers, gpus.worker_gpus, entry.worker_command, entry.worker_probes, False))
-    roles, scripts = [], {}
+    roles, scripts = [], {DRAIN_SCRIPT: drain_script(plan)}
     selector = group_selector(workload, plan)
     role_names = tuple(shape[0] for shape in shapes)
     for role, name, pods, role_gpus, command, probes, serves_api in shapes:
@@ -81,6 +99,7 @@ def plan_roles(plan: "ModelPlan", workload: "SelectedPlugin") -> tuple[tuple[Rol
             env=role_env(plan, role, serves_api, member),
             serves_api=serves_api,
             placement=role_placement(plan.config.placement, plan.name, role, serves_api, selector, role_names),
+            pre_stop=_pre_stop(role, member.wrapper),
         ))
     return tuple(roles), scripts
 

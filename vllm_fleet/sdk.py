@@ -50,7 +50,7 @@ from .plugins.weights import claim_mount, weights_path
 from .quantity import parse_quantity
 from .roles import HEAD, WORKER
 from .templates import Literal as ShellLiteral
-from .validators import DnsSubdomain, PositiveQuantity
+from .validators import DnsSubdomain, Labels, PositiveQuantity
 from .templates import render as render_template
 
 __all__ = [
@@ -76,6 +76,7 @@ __all__ = [
     "Entrypoints",
     "GpuPlan",
     "GroupSelector",
+    "Labels",
     "Membership",
     "ModelPlan",
     "ModelPlanError",

@@ -5,14 +5,19 @@ documented hook VLLM_FLEET_VLLM_BIN (head.sh runs `$VLLM_BIN serve <args>`).
 Standard library only. Serves on --host (default 0.0.0.0) / --port (default 8000):
   GET /health     -> 200, empty body (like vLLM)
   GET /v1/models  -> {"object": "list", "data": [{"id": <served name>, ...}]}
+  POST /v1/completions with "stream": true -> one SSE event per token
+                  ({"max_tokens": N}, FAKE_VLLM_TOKEN_SECONDS apart), then `data: [DONE]`
 The served name is --served-model-name (first value), else the model path.
 On start it prints one line to stderr, `fake-vllm: serving ... argv=<json>`,
 so tests can check ordering and that every argument arrived intact.
-SIGTERM/SIGINT: shut down and exit 0, as vLLM does.
+SIGTERM/SIGINT: as vLLM's --shutdown-timeout (default 0) says: 0 aborts the
+in-flight streams (closed without [DONE]) and exits 0; N > 0 answers new
+requests 503, lets in-flight ones finish for up to N s, then exits 0.
 
 Environment (the test harness sets these; the product never does):
   FAKE_VLLM_LOAD_SECONDS   wait this long before listening, like vLLM loading
                            a model (its API port opens only when loaded).
+  FAKE_VLLM_TOKEN_SECONDS  seconds between streamed tokens (default 0.1).
   FAKE_VLLM_EXIT_ON_RAY_MEMBER_LOSS=1
                            behave like vLLM 0.32 with the Ray executor: once
                            serving, watch the raylet of every other Ray node
@@ -40,6 +45,7 @@ def parse(argv):
     p.add_argument("--served-model-name", nargs="+", default=None)
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--shutdown-timeout", type=int, default=0)
     args, _unknown = p.parse_known_args(argv[1:])
     return args
 
@@ -78,8 +84,37 @@ def exit_on_ray_member_loss(stop_server) -> None:
                 return
 
 
+class Drain:
+    """In-flight requests, and whether the server is draining (new ones 503) or aborting (streams cut)."""
+
+    def __init__(self):
+        self.lock = threading.Condition()
+        self.in_flight = 0
+        self.draining = False
+        self.aborting = False
+
+    def enter(self) -> bool:
+        with self.lock:
+            if self.draining:
+                return False
+            self.in_flight += 1
+            return True
+
+    def leave(self):
+        with self.lock:
+            self.in_flight -= 1
+            self.lock.notify_all()
+
+    def wait_idle(self, timeout: float) -> int:
+        with self.lock:
+            self.lock.wait_for(lambda: self.in_flight == 0, timeout=timeout)
+            return self.in_flight
+
+
 def main(argv):
     args = parse(argv)
+    drain = Drain()
+    token_seconds = float(os.environ.get("FAKE_VLLM_TOKEN_SECONDS", "0.1"))
     name = args.served_model_name[0] if args.served_model_name else args.model
     models = json.dumps(
         {
@@ -110,6 +145,33 @@ def main(argv):
             else:
                 self._send(404, b'{"error": "not found"}')
 
+        def do_POST(self):  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+            if self.path.split("?", 1)[0] != "/v1/completions":
+                return self._send(404, b'{"error": "not found"}')
+            if not drain.enter():
+                return self._send(503, b'{"error": "server shutting down"}')
+            try:
+                self._stream(int(body.get("max_tokens", 16)))
+            finally:
+                drain.leave()
+
+        def _stream(self, tokens):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            try:
+                for index in range(tokens):
+                    if drain.aborting:
+                        return  # vLLM with --shutdown-timeout 0: the stream ends without [DONE]
+                    event = {"object": "text_completion", "model": name, "choices": [{"index": 0, "text": f" t{index}"}]}
+                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                    self.wfile.flush()
+                    time.sleep(token_seconds)
+                self.wfile.write(b"data: [DONE]\n\n")
+            except ConnectionError:
+                pass
+
         def log_message(self, fmt, *a):  # keep the pod log readable
             pass
 
@@ -117,9 +179,20 @@ def main(argv):
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
 
+    def drain_then_stop():
+        left = drain.wait_idle(args.shutdown_timeout) if args.shutdown_timeout > 0 else drain.in_flight
+        if left:
+            drain.aborting = True
+            print(f"fake-vllm: aborting {left} in-flight request(s)", file=sys.stderr, flush=True)
+            time.sleep(2 * token_seconds)  # the streams notice and end
+        server.shutdown()
+
     def stop(signum, _frame):
-        print(f"fake-vllm: signal {signum}, shutting down", file=sys.stderr, flush=True)
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        print(f"fake-vllm: signal {signum}, shutting down (shutdown timeout {args.shutdown_timeout} s, "
+              f"{drain.in_flight} in flight)", file=sys.stderr, flush=True)
+        with drain.lock:
+            drain.draining = True
+        threading.Thread(target=drain_then_stop, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from ..constants import DRAIN_STOP_MARGIN_SECONDS
 from ..sdk import ENTRYPOINT_DIR, RAY_PORTS, Entrypoints, ModelPlan, PluginSettings, Probes, make_probes
 from ..sdk import render_template as render
 
@@ -81,6 +82,8 @@ class RayLauncher:
             "wait_timeout_seconds": settings.wait_timeout_seconds,
             "poll_interval_seconds": settings.poll_interval_seconds,
             "watchdog_grace_seconds": settings.watchdog_grace_seconds,
+            # SIGTERM to the head: vllm serve drains for up to drain.timeoutSeconds, then tears down.
+            "drain_stop_seconds": plan.config.drain.timeout_seconds + DRAIN_STOP_MARGIN_SECONDS,
             "serve_args": [*plan.serve_args, "--distributed-executor-backend", "ray"],
         }
         budget = settings.wait_timeout_seconds + plan.config.startup_timeout_seconds

@@ -315,6 +315,8 @@ class RolePlan:
     #: The role that serves the API (the API Service selects its pods).
     serves_api: bool = False
     placement: PodPlacement = PodPlacement()
+    #: The container's preStop handler: how a pod of this role lets the group drain before SIGTERM.
+    pre_stop: Optional[dict[str, Any]] = None
 
     @property
     def pods(self) -> int:

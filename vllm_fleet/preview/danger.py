@@ -16,7 +16,14 @@ from .claims import claim_finding, namespace_finding, protection_finding, shrink
 from .diff import Snapshot, Step
 from .findings import Finding, Hazard, Severity
 from .secrets import secret_findings
-from .workloads import fetch_findings, model_findings, replaced_config_findings, stateful_set_finding, template_findings
+from .workloads import (
+    fetch_findings,
+    model_findings,
+    replaced_config_findings,
+    rollout_findings,
+    stateful_set_finding,
+    template_findings,
+)
 
 __all__ = ["Finding", "Hazard", "Severity", "assess"]
 
@@ -44,6 +51,7 @@ def assess(steps: Iterable[Step], base: Optional[Snapshot], head: Optional[Snaps
     restarting = {f.subject.removeprefix("model ") for f in by_model if f.hazard is Hazard.GROUP_RESTART}
     found = [finding for step in steps for finding in step_findings(step, base, head)]
     found += template_findings(steps, head_models, restarting)
+    found += rollout_findings(steps, head_models)
     found += fetch_findings(steps, base_models, head_models)
     found += replaced_config_findings(steps, head)
     found += secret_findings(base, head)

@@ -19,6 +19,7 @@ class Hazard(str, Enum):
     DOWNTIME = "downtime"
     GROUP_RESTART = "group restart"
     ROLLING_RESTART = "rolling restart"
+    ROLLOUT = "group rollout"
     WEIGHTS_CHANGE = "weights change"
     REPLACED = "replaced"
     SECRET_CHANGED = "secret changed"

@@ -60,11 +60,15 @@ def template_findings(steps: Iterable[Step], head_models: Mapping[str, Any], res
         what = f"the image changes ({', '.join(images)})" if images else "the pod template changes"
         where = ", ".join(s.display_name for s in model_steps)
         pods = head_models.get(model, {}).get("pods", 1)
+        groups = head_models.get(model, {}).get("replicas", 1)
         if pods > 1:
+            across = (f"; with {groups} groups it can't roll group by group either: the head and worker StatefulSets "
+                      "roll independently, pod by pod, so several groups break at once (the leaderworkerset workload "
+                      "rolls one whole group at a time)") if groups > 1 else ""
             findings.append(Finding(Severity.DANGER, Hazard.DOWNTIME, f"model {model}", (
                 f"{what} in {where}: its {pods} pods are one group that fails as a whole, so the rolling update "
                 "restarts the whole group (every member that restarts breaks it, and the head's watchdog takes "
-                f"it down): model {model} is down until every pod has restarted and reloaded the weights"
+                f"it down): model {model} is down until every pod has restarted and reloaded the weights{across}"
             )))
         else:
             findings.append(Finding(Severity.NOTE, Hazard.ROLLING_RESTART, f"model {model}", (
@@ -89,13 +93,74 @@ def model_findings(base_models: Mapping[str, Any], head_models: Mapping[str, Any
         if old is None:
             continue
         changed = [label for key, label in GROUP_SHAPE if old.get(key) != new.get(key)]
-        if changed:
+        if changed and new.get("workload") == "leaderworkerset" and old.get("workload") == "leaderworkerset":
+            findings.append(Finding(Severity.NOTE, Hazard.GROUP_RESTART, f"model {name}", (
+                f"{', '.join(changed)} change ({_shape(old)} → {_shape(new)}): every pod of a group restarts "
+                "together; the LeaderWorkerSet rolls group by group (see its rollout finding)"
+            )))
+        elif changed:
             findings.append(Finding(Severity.DANGER, Hazard.GROUP_RESTART, f"model {name}", (
                 f"{', '.join(changed)} change ({_shape(old)} → {_shape(new)}): every pod of the group restarts "
                 "together, and the model is down while the group re-forms and reloads the weights"
             )))
     for name in base_models.keys() - head_models.keys():
         findings.append(Finding(Severity.NOTE, Hazard.REMOVED, f"model {name}", "removed: its API stops serving"))
+    return findings
+
+
+# ------------------------------------------------------------------ LeaderWorkerSet rollouts
+
+
+def _scaled(value: Any, groups: int, round_up: bool) -> int:
+    """An LWS int-or-percent of `groups`: maxSurge rounds up, maxUnavailable down (as LWS does)."""
+    if isinstance(value, str) and value.endswith("%"):
+        share = int(value[:-1]) * groups
+        return -(-share // 100) if round_up else share // 100
+    return int(value)
+
+
+def lws_rollout(manifest: Mapping[str, Any], group_gpus: int) -> dict[str, Any]:
+    """How a LeaderWorkerSet rolls a template change: groups at once, surge groups and GPUs, and whether all may be down."""
+    spec = manifest.get("spec", {})
+    groups = int(spec.get("replicas", 1))
+    rolling = spec.get("rolloutStrategy", {}).get("rollingUpdateConfiguration", {})
+    unavailable = _scaled(rolling.get("maxUnavailable", 1), groups, round_up=False)
+    surge = _scaled(rolling.get("maxSurge", 0), groups, round_up=True)
+    # LWS: maxUnavailable 0 with maxSurge 0 would never progress; it takes 1 then.
+    unavailable = max(unavailable, 1) if surge == 0 else unavailable
+    return {
+        "groups": groups, "unavailable": unavailable, "surge": surge, "surge_gpus": surge * group_gpus,
+        "downtime": unavailable >= groups,
+    }
+
+
+def rollout_findings(steps: Iterable[Step], head_models: Mapping[str, Any]) -> list[Finding]:
+    """A LeaderWorkerSet template change restarts groups: how many at a time, extra GPUs at the peak, downtime or not."""
+    findings = []
+    for step in steps:
+        if step.kind != "LeaderWorkerSet" or step.op is not Op.UPDATE:
+            continue
+        if not any(c.path.startswith("spec.leaderWorkerTemplate.") for c in step.changes):
+            continue
+        model = _model(step)
+        row = head_models.get(model, {})
+        plan = lws_rollout(step.resource.manifest or {}, int(row.get("groupGpus", 0)))
+        groups, down = plan["groups"], min(plan["unavailable"], plan["groups"])
+        at_once = min(max(down, plan["surge"]), groups)
+        surge = (f"a surge of {plan['surge']} extra group(s) needs {plan['surge_gpus']} more GPUs free at the "
+                 "rollout's peak (else the rollout waits for them)") if plan["surge"] else "no surge: no extra GPUs"
+        settings = f"maxUnavailable {down}, maxSurge {plan['surge']}"
+        if plan["downtime"]:
+            findings.append(Finding(Severity.DANGER, Hazard.DOWNTIME, f"model {model}", (
+                f"the group template changes and the LeaderWorkerSet may restart all {groups} group(s) at once "
+                f"({settings}): model {model} is down until a group has restarted and reloaded the weights; {surge}. "
+                "Run replicas ≥ 2, or maxUnavailable 0 with maxSurge 1, to keep serving"
+            )))
+            continue
+        findings.append(Finding(Severity.NOTE, Hazard.ROLLOUT, f"model {model}", (
+            f"the group template changes: the LeaderWorkerSet restarts {at_once} of its {groups} groups at a time "
+            f"({settings}), at least {groups - down} keep serving: no downtime; {surge}"
+        )))
     return findings
 
 
