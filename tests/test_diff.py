@@ -653,3 +653,26 @@ def test_a_tp_change_on_leaderworkerset_is_a_rollout_not_a_whole_model_outage():
     diff = _rollout(_lws(), _lws(image="vllm:2"), replicas=2, old_tensor=16, new_tensor=8)
     assert diff.dangers == ()
     assert {n.hazard for n in diff.notes} >= {Hazard.GROUP_RESTART, Hazard.ROLLOUT}
+
+
+def test_ignored_fields_are_no_step_but_the_rest_of_the_object_still_is():
+    """An autoscaled workload's `spec.replicas` is KEDA's: Pulumi never updates it (ignoreChanges)."""
+    base = _sts()
+    scaled = copy.deepcopy(base.manifest)
+    scaled["spec"]["replicas"] = 3
+    ignored = Resource(base.urn, base.type, base.name, scaled, ignore_changes=("spec.replicas",))
+    assert _diff(_snapshot(base), _snapshot(ignored)).steps == ()
+    watched = Resource(base.urn, base.type, base.name, scaled)
+    assert [c.path for c in _diff(_snapshot(base), _snapshot(watched)).steps[0].changes] == ["spec.replicas"]
+    scaled["spec"]["template"]["spec"]["containers"][0]["args"] = ["--max-model-len", "16384"]
+    [step] = _diff(_snapshot(base), _snapshot(ignored)).steps
+    assert [c.path for c in step.changes] == ["spec.template.spec.containers[0].args[1]"]
+
+
+def test_a_render_records_ignore_changes_for_the_diff(stack_renders, tmp_path):
+    from vllm_fleet.preview.diff import load_snapshot
+    from vllm_fleet.render import write_render
+
+    snapshot = load_snapshot(write_render(stack_renders["prod"], tmp_path / "prod"))
+    lws = next(r for r in snapshot.resources.values() if r.kind == "LeaderWorkerSet" and r.name == "llama-405b-group")
+    assert lws.ignore_changes == ("spec.replicas",)

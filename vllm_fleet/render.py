@@ -162,6 +162,8 @@ class RenderedResource:
     retain_on_delete: bool = False
     delete_before_replace: bool = False
     depends_on: list[str] = field(default_factory=list)
+    #: Fields `pulumi up` leaves alone after creation (an autoscaled workload's `spec.replicas`).
+    ignore_changes: list[str] = field(default_factory=list)
 
     @property
     def is_kubernetes(self) -> bool:
@@ -178,6 +180,7 @@ class RenderedResource:
             "retainOnDelete": self.retain_on_delete,
             "deleteBeforeReplace": self.delete_before_replace,
             "dependsOn": sorted(self.depends_on),
+            **({"ignoreChanges": sorted(self.ignore_changes)} if self.ignore_changes else {}),
         }
 
 
@@ -237,6 +240,7 @@ class _RecordingMonitor(mocks.MockMonitor):
                     retain_on_delete=bool(request.retainOnDelete),
                     delete_before_replace=bool(request.deleteBeforeReplace),
                     depends_on=list(request.dependencies),
+                    ignore_changes=list(request.ignoreChanges),
                 )
             )
         return response

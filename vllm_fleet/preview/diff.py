@@ -49,6 +49,8 @@ class Resource:
     protect: bool = False
     retain_on_delete: bool = False
     delete_before_replace: bool = False
+    #: Paths `pulumi up` never updates (`ignoreChanges`): a change there is no step.
+    ignore_changes: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -126,6 +128,7 @@ def load_snapshot(directory: Path | str) -> Snapshot:
             protect=bool(entry.get("protect")),
             retain_on_delete=bool(entry.get("retainOnDelete")),
             delete_before_replace=bool(entry.get("deleteBeforeReplace")),
+            ignore_changes=tuple(entry.get("ignoreChanges", ())),
         )
     outputs_file = directory / OUTPUTS_FILE
     outputs = json.loads(outputs_file.read_text()) if outputs_file.is_file() else {}
@@ -165,11 +168,17 @@ def _walk(old: Any, new: Any, path: tuple) -> Iterator[tuple[tuple, Any, Any]]:
         yield path, old, new
 
 
+def _ignored(path: str, ignore_changes: tuple[str, ...]) -> bool:
+    """Pulumi's ignoreChanges: the path itself or anything under it keeps its live value."""
+    return any(path == ignored or path.startswith((f"{ignored}.", f"{ignored}[")) for ignored in ignore_changes)
+
+
 def field_changes(old: Resource, new: Resource, hidden: tuple[FieldChange, ...] = ()) -> tuple[FieldChange, ...]:
     """What differs between two renders of one object, plus `hidden` changes the renders can't show (secrets)."""
     changes = [
         FieldChange(format_path(path), before, after, forces_replacement(new.kind, path))
         for path, before, after in _walk(old.manifest or {}, new.manifest or {}, ())
+        if not _ignored(format_path(path), new.ignore_changes)
     ]
     for key, attribute in OPTIONS:
         before, after = getattr(old, attribute), getattr(new, attribute)
