@@ -47,7 +47,7 @@ import pytest
 import yaml
 
 from vllm_fleet import templates
-from vllm_fleet.constants import RAY_PORTS
+from vllm_fleet.constants import DRAIN_STOP_MARGIN_SECONDS, RAY_PORTS
 from vllm_fleet.render import load_project, render_stack
 
 from ..conftest import tool
@@ -87,6 +87,8 @@ def build_context(**overrides) -> dict:
         "wait_timeout_seconds": 120,
         "poll_interval_seconds": 1,
         "watchdog_grace_seconds": 5,
+        # vLLM's --shutdown-timeout (drain.timeoutSeconds, default 300) plus the margin before SIGKILL.
+        "drain_stop_seconds": 300 + DRAIN_STOP_MARGIN_SECONDS,
         # What the stack below plans: `vllm serve` argv, in the launcher's order.
         "serve_args": [
             "/models/org/fleet-test",
@@ -98,6 +100,8 @@ def build_context(**overrides) -> dict:
             "1",
             "--host",
             "0.0.0.0",
+            "--shutdown-timeout",
+            "300",
             "--port",
             "8000",
             "--distributed-executor-backend",
