@@ -51,6 +51,20 @@ def open_cluster(stack_config: dict, weights: Path, workdir: Path, api_key: bool
         cluster.close(keep_logs_in)
 
 
+@contextlib.contextmanager
+def ready_cluster(stack_config: dict, weights: Path, tmp_path_factory, name: str, api_key: bool):
+    """`open_cluster`, started and Ready (its logs printed if it never gets there), for a module fixture."""
+    with open_cluster(stack_config, weights, tmp_path_factory.mktemp(name), api_key=api_key,
+                      keep_logs_in=tmp_path_factory.mktemp(f"{name}-logs")) as cluster:
+        cluster.start()
+        try:
+            cluster.ensure_ready(READY_TIMEOUT)
+        except AssertionError:
+            print(cluster.dump_logs())
+            raise
+        yield cluster
+
+
 def check_api(cluster: Cluster, api_key: bool) -> None:
     """Real completions and chat completions through the head's API, as a client pod sends them."""
     key = API_KEY if api_key else None

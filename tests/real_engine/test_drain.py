@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from .serving import READY_TIMEOUT, SERVED_NAME, open_cluster, stack
+from .serving import SERVED_NAME, ready_cluster, stack
 
 # No endpoint delay: SIGTERM must land while the tiny model is still streaming.
 DRAIN = {"timeoutSeconds": 120, "endpointDelaySeconds": 0}
@@ -38,14 +38,7 @@ with urllib.request.urlopen(req, timeout=600) as response:
 
 @pytest.fixture(scope="module")
 def cluster(weights, tmp_path_factory):
-    with open_cluster(STACK, weights, tmp_path_factory.mktemp("drain"), api_key=False,
-                      keep_logs_in=tmp_path_factory.mktemp("drain-logs")) as the_cluster:
-        the_cluster.start()
-        try:
-            the_cluster.ensure_ready(READY_TIMEOUT)
-        except AssertionError:
-            print(the_cluster.dump_logs())
-            raise
+    with ready_cluster(STACK, weights, tmp_path_factory, "drain", api_key=False) as the_cluster:
         yield the_cluster
 
 

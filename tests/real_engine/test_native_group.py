@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .serving import READY_TIMEOUT, check_api, open_cluster, stack
+from .serving import check_api, ready_cluster, stack
 
 # No --enforce-eager: with pipeline stages vLLM's CPU eager mode fails the first
 # request (`assert self.intermediate_tensors is not None`).
@@ -14,15 +14,8 @@ STACK = stack(1, 2, {"type": "native"})
 
 @pytest.fixture(scope="module")
 def cluster(weights, tmp_path_factory):
-    with open_cluster(STACK, weights, tmp_path_factory.mktemp("native"), api_key=True,
-                      keep_logs_in=tmp_path_factory.mktemp("native-logs")) as the_cluster:
+    with ready_cluster(STACK, weights, tmp_path_factory, "native", api_key=True) as the_cluster:
         assert len(the_cluster.workers) == 1, "TP1 x PP2 on 1-GPU nodes must plan a head and one worker"
-        the_cluster.start()
-        try:
-            the_cluster.ensure_ready(READY_TIMEOUT)
-        except AssertionError:
-            print(the_cluster.dump_logs())
-            raise
         yield the_cluster
 
 

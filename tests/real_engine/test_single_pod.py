@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from .serving import READY_TIMEOUT, check_api, open_cluster, stack
+from .serving import check_api, ready_cluster, stack
 
 # --enforce-eager: no torch.compile, about 35 s faster to start (one pod has no
 # pipeline stages, where eager mode fails on CPU).
@@ -15,15 +15,8 @@ STACK = stack(1, 1, {"type": "ray"}, **{"enforce-eager": True})
 
 @pytest.fixture(scope="module")
 def cluster(weights, tmp_path_factory):
-    with open_cluster(STACK, weights, tmp_path_factory.mktemp("single"), api_key=False,
-                      keep_logs_in=tmp_path_factory.mktemp("single-logs")) as the_cluster:
+    with ready_cluster(STACK, weights, tmp_path_factory, "single", api_key=False) as the_cluster:
         assert the_cluster.workers == [], "a 1-GPU model must plan a single pod"
-        the_cluster.start()
-        try:
-            the_cluster.ensure_ready(READY_TIMEOUT)
-        except AssertionError:
-            print(the_cluster.dump_logs())
-            raise
         yield the_cluster
 
 
