@@ -104,11 +104,10 @@ def _vllm_findings(config: ModelConfig, engine: Optional[dict], image: str, base
     saying so (another release may serve what this one rejects). A model that
     needs trust-remote-code is not built: that would run its code at plan time.
     """
-    installed = installed_version()
-    remote_code = str(config.engine_args.get("trust-remote-code", False)).lower() == "true"
+    installed, args = installed_version(), config.engine_args
+    remote_code = str(args.get("trust-remote-code", False)).lower() == "true"
     if installed is None or config.model_info is not None or config.model_config_file is None or remote_code:
         return []
-    args = config.engine_args
     found = vllm_config_issues(
         base_dir / config.model_config_file, config.parallelism.tensor, config.parallelism.pipeline,
         max_model_len=engine["max_model_len"] if engine else None,

@@ -45,7 +45,11 @@ def vllm_config_issues(
     `modelConfigFile`), then once per engine arg the stack sets (a failure
     names that arg), then checked against TP and PP separately.
     """
-    from vllm.config import ModelConfig, ParallelConfig
+    try:
+        from vllm.config import ModelConfig, ParallelConfig
+    except Exception as error:  # noqa: BLE001 - a broken install is no finding about the stack's model
+        why = f"the installed vLLM did not load ({type(error).__name__}: {error})"
+        return [CapacityIssue("warning", ("modelConfigFile",), f"vLLM's config check skipped: {why}")]
 
     with tempfile.TemporaryDirectory(prefix="vllm-fleet-config-") as model_dir, _offline_and_quiet():
         shutil.copyfile(config_file, Path(model_dir) / "config.json")
