@@ -12,6 +12,10 @@ A model the catalog doesn't know (and that gives no `modelInfo` or
 plan warns that the memory plan is skipped, and the stack's
 `requireMemoryPlan: true` turns that into an error. vLLM's parallelism rules
 need only the architecture, so they run even when the GPU is unknown.
+
+With vLLM importable, a model described by `modelConfigFile` is also built by
+vLLM itself (capacity/vllm_check.py); what it rejects replaces the restated
+rule of the same key. Without vLLM only the restated rules run.
 """
 
 from __future__ import annotations
@@ -24,8 +28,11 @@ from .capacity.gpus import GPUS, canonical_accelerator, gpu_memory_bytes, mig_me
 from .capacity.inputs import GPU_PRODUCT_LABEL, architecture_for, memory_engine_args
 from .capacity.memory import CapacityIssue, MemoryPlan, parallelism_issues, plan_memory
 from .capacity.model_info import CapacityInputError
+from .capacity.vllm_check import vllm_config_issues
 from .config import ModelConfig, NodePool
 from .errors import PlanError, did_you_mean
+from .vllm_args.check import image_vllm_version
+from .vllm_args.live import installed_version
 
 
 @dataclass(frozen=True)
@@ -90,12 +97,38 @@ def _gpu(config: ModelConfig, node_pool: NodePool) -> tuple[str, Optional[int], 
     return accelerator, memory, []
 
 
+def _vllm_findings(config: ModelConfig, engine: Optional[dict], image: str, base_dir: Path) -> list[CapacityIssue]:
+    """What the installed vLLM rejects of a `modelConfigFile` model; nothing when vLLM isn't importable.
+
+    Errors when the installed vLLM is the image's version; otherwise warnings
+    saying so (another release may serve what this one rejects). A model that
+    needs trust-remote-code is not built: that would run its code at plan time.
+    """
+    installed, args = installed_version(), config.engine_args
+    remote_code = str(args.get("trust-remote-code", False)).lower() == "true"
+    if installed is None or config.model_info is not None or config.model_config_file is None or remote_code:
+        return []
+    found = vllm_config_issues(
+        base_dir / config.model_config_file, config.parallelism.tensor, config.parallelism.pipeline,
+        max_model_len=engine["max_model_len"] if engine else None,
+        dtype=None if args.get("dtype") is None else str(args["dtype"]),
+        quantization=None if args.get("quantization") is None else str(args["quantization"]))
+    wanted = image_vllm_version(image)
+    if wanted == installed:
+        return found
+    runs = f"runs vLLM {wanted}" if wanted else "names no vLLM version"
+    return [replace(f, severity="warning", message=f"{f.message} (said by the installed vLLM {installed}; {image} {runs})")
+            for f in found]
+
+
 def plan_capacity(
-    config: ModelConfig, node_pool: NodePool, require_memory_plan: bool = False, base_dir: Path = Path(".")
+    config: ModelConfig, node_pool: NodePool, require_memory_plan: bool = False, base_dir: Path = Path("."),
+    image: str = "",
 ) -> tuple[CapacityPlan, list[CapacityIssue]]:
     """A model's capacity plan, and every finding (errors and warnings) with its key path relative to the model.
 
-    `require_memory_plan` turns "memory plan skipped" warnings into errors.
+    `require_memory_plan` turns "memory plan skipped" warnings into errors;
+    `image` decides whether the installed vLLM's rejections are errors (see `_vllm_findings`).
     """
     findings: list[CapacityIssue] = []
     try:
@@ -122,6 +155,10 @@ def plan_capacity(
             findings += memory_plan.issues
         else:
             findings += parallelism_issues(arch, tensor, pipeline, engine["max_model_len"])
+    if arch is not None:
+        vllm_found = _vllm_findings(config, engine, image, base_dir)
+        rejected = {f.field for f in vllm_found if f.severity == "error"}
+        findings = [f for f in findings if f.field not in rejected or f.severity != "error"] + vllm_found
     if require_memory_plan:
         findings = [replace(f, severity="error") if f.message.startswith("memory plan") else f for f in findings]
     warnings = tuple(f for f in findings if f.severity == "warning")

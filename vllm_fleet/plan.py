@@ -546,7 +546,8 @@ def plan_fleet(fleet: Fleet) -> list[ModelPlan]:
     planned: list[tuple[ModelSpec, ModelPlan]] = []
     for spec in fleet.models:
         capacity, findings = plan_capacity(
-            spec.config, spec.config.node_pool or fleet.config.node_pool, fleet.config.require_memory_plan
+            spec.config, spec.config.node_pool or fleet.config.node_pool, fleet.config.require_memory_plan,
+            image=spec.config.image or fleet.config.image,
         )
         capacity_issues = [Issue(key_path(spec.path + f.field), f.message) for f in findings if f.severity == "error"]
         try:

@@ -7,7 +7,8 @@ them without this package knowing the stack config:
 - `gpus`: memory of a GPU type, a MIG profile, or an explicit `gpuMemory`;
 - `memory`: the rules vLLM enforces at start and the memory plan of one GPU;
 - `inputs`: the per-model keys (`modelInfo`, `modelConfigFile`, `accelerator`, `gpuMemory`) and engine args;
-- `cost`: GPUs requested, GPU-hours and cost per day, and the delta of a change.
+- `cost`: GPUs requested, GPU-hours and cost per day, and the delta of a change;
+- `vllm_check`: an importable vLLM's own engine config built from a local config.json (imported by the plan only).
 """
 
 from .architecture import ModelArchitecture, estimate_parameters
