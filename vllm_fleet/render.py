@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import re
 import runpy
@@ -361,6 +362,40 @@ def write_pictures(render: Render, out_dir: Path) -> list[Path]:
     return written
 
 
+#: Below this many objects one process writes them all: starting another costs more than it saves.
+PARALLEL_WRITE_MIN_OBJECTS = 300
+#: At most this many processes share the writing (YAML's representer is pure Python: one core each).
+PARALLEL_WRITE_MAX_PROCESSES = 4
+
+
+def _write_objects(staging: Path, jobs: list[tuple[str, dict[str, Any]]]) -> None:
+    for file, obj in jobs:
+        (staging / file).write_text(to_yaml(obj))
+
+
+def _write_objects_in_parallel(staging: Path, jobs: list[tuple[str, dict[str, Any]]]) -> None:
+    """Turning objects into YAML is about half of a large render: forked processes share it, one core each.
+
+    The bytes don't depend on which process writes a file; a process that fails fails the render.
+    """
+    processes = min(os.cpu_count() or 1, PARALLEL_WRITE_MAX_PROCESSES)
+    if processes < 2 or len(jobs) < PARALLEL_WRITE_MIN_OBJECTS or "fork" not in multiprocessing.get_all_start_methods():
+        _write_objects(staging, jobs)
+        return
+    fork = multiprocessing.get_context("fork")
+    helpers = [fork.Process(target=_write_objects, args=(staging, jobs[share::processes])) for share in range(1, processes)]
+    for helper in helpers:
+        helper.start()
+    try:
+        _write_objects(staging, jobs[0::processes])
+    finally:
+        for helper in helpers:
+            helper.join()
+    failed = [helper.exitcode for helper in helpers if helper.exitcode != 0]
+    if failed:
+        raise RenderError(f"writing the objects failed in {len(failed)} of {processes} processes (exit {failed[0]})")
+
+
 def write_render(render: Render, out_dir: Path | str) -> Path:
     """Writes the objects all at once: into a temporary folder, then swapped in.
 
@@ -373,15 +408,16 @@ def write_render(render: Render, out_dir: Path | str) -> Path:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        index = []
+        index, jobs = [], []
         for resource in render.resources:
             file = None
             if resource.is_kubernetes:
                 file = object_path(resource.inputs)
-                target = staging / file
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(to_yaml(resource.inputs))
+                jobs.append((file, resource.inputs))
             index.append(resource.index_entry(file))
+        for folder in {Path(file).parent for file, _ in jobs}:
+            (staging / folder).mkdir(parents=True, exist_ok=True)
+        _write_objects_in_parallel(staging, jobs)
         index.sort(key=lambda entry: entry["urn"])
         (staging / INDEX_FILE).write_text(json.dumps({"stack": render.stack, "resources": index}, indent=2) + "\n")
         (staging / OUTPUTS_FILE).write_text(json.dumps(render.outputs, indent=2, sort_keys=True) + "\n")
