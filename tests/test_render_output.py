@@ -51,3 +51,42 @@ def test_awkward_strings_write_identical_bytes_with_both_dumpers(value):
     obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"k": value, "n": [value, 1.5]}}
     _assert_same_bytes([obj])
     assert yaml.safe_load(to_yaml(obj))["data"]["k"] == value
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_forked_writers_write_the_same_files_as_one_process(stack_renders, tmp_path, monkeypatch):
+    """Above the threshold the YAML is written by forked processes; the files must not change."""
+    serial = render_module.write_render(stack_renders["prod"], tmp_path / "serial")
+    forks = []
+    real_context = render_module.multiprocessing.get_context
+
+    def counting_context(method):
+        forks.append(method)
+        return real_context(method)
+
+    monkeypatch.setattr(render_module, "PARALLEL_WRITE_MIN_OBJECTS", 1)
+    monkeypatch.setattr(render_module.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(render_module.multiprocessing, "get_context", counting_context)
+    parallel = render_module.write_render(stack_renders["prod"], tmp_path / "parallel")
+    assert forks == ["fork"], "the parallel path did not run"
+    assert _tree(parallel) == _tree(serial)
+
+
+def test_a_failing_writer_process_fails_the_render(stack_renders, tmp_path, monkeypatch):
+    monkeypatch.setattr(render_module, "PARALLEL_WRITE_MIN_OBJECTS", 1)
+    monkeypatch.setattr(render_module.os, "cpu_count", lambda: 2)
+    real_write = render_module._write_objects
+
+    def write_or_fail(staging, jobs):
+        if render_module.os.getpid() != parent:
+            raise SystemExit(3)
+        real_write(staging, jobs)
+
+    parent = render_module.os.getpid()
+    monkeypatch.setattr(render_module, "_write_objects", write_or_fail)
+    with pytest.raises(render_module.RenderError, match="exit 3"):
+        render_module.write_render(stack_renders["prod"], tmp_path / "out")
+    assert not (tmp_path / "out").exists(), "a failed render leaves nothing behind"
