@@ -317,6 +317,13 @@ def _groups_gang_scheduled(args: ResourceValidationArgs, report: ReportViolation
 # ----------------------------------------------------------------- policies
 
 
+def _stack_list_schema(key: str, default, description: str) -> PolicyConfigSchema:
+    """A policy's one setting: a list of stack names (`pulumi preview --policy-pack-config`)."""
+    return PolicyConfigSchema(
+        properties={key: {"type": "array", "items": {"type": "string"}, "default": list(default), "description": description}}
+    )
+
+
 def _policy(name: str, description: str, validate, level: EnforcementLevel = MANDATORY, **extra: Any) -> ResourceValidationPolicy:
     return ResourceValidationPolicy(name=name, description=description, validate=validate, enforcement_level=level, **extra)
 
@@ -354,15 +361,8 @@ POLICIES: list[ResourceValidationPolicy] = [
         "weights-claims-protected",
         "Weights PersistentVolumeClaims carry the `protect` resource option.",
         _weights_claims_protected,
-        config_schema=PolicyConfigSchema(
-            properties={
-                UNPROTECTED_STACKS_KEY: {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "default": list(DEFAULT_UNPROTECTED_STACKS),
-                    "description": "Stacks allowed to opt weights claims out of protect.",
-                }
-            }
+        config_schema=_stack_list_schema(
+            UNPROTECTED_STACKS_KEY, DEFAULT_UNPROTECTED_STACKS, "Stacks allowed to opt weights claims out of protect."
         ),
     ),
     _policy(
@@ -370,15 +370,8 @@ POLICIES: list[ResourceValidationPolicy] = [
         "In staging and prod, every multi-node group is gang-scheduled (Volcano, coscheduling or Kueue): a warning.",
         _groups_gang_scheduled,
         level=ADVISORY,
-        config_schema=PolicyConfigSchema(
-            properties={
-                GANG_STACKS_KEY: {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "default": list(DEFAULT_GANG_STACKS),
-                    "description": "Stacks whose multi-node groups must be gang-scheduled.",
-                }
-            }
+        config_schema=_stack_list_schema(
+            GANG_STACKS_KEY, DEFAULT_GANG_STACKS, "Stacks whose multi-node groups must be gang-scheduled."
         ),
     ),
 ]
