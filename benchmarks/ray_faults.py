@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _rounds import Results, load_note, run_rounds, summary_lines  # noqa: E402  (benchmarks/ is on sys.path)
+from tests.fault_rounds import Results, load_note, run_rounds, summary_lines  # noqa: E402
 from tests.integration import test_ray_group as harness  # noqa: E402  (the test module doubles as the harness)
 
 SCENARIOS = (

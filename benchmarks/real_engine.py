@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _rounds import load_note, run_rounds, summary_lines  # noqa: E402  (benchmarks/ is on sys.path)
+from tests.fault_rounds import load_note, run_rounds, summary_lines  # noqa: E402
 from tests.integration.test_ray_group import netns_unusable  # noqa: E402
 from tests.real_engine import test_ray_pipeline as scenarios  # noqa: E402  (the test module doubles as the harness)
 from tests.real_engine import tiny_model  # noqa: E402

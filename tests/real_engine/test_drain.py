@@ -23,6 +23,9 @@ from .serving import SERVED_NAME, ready_cluster, stack
 DRAIN = {"timeoutSeconds": 120, "endpointDelaySeconds": 0}
 # The tiny model's whole context (512 positions): a stream long enough to be in flight at SIGTERM.
 TOKENS = 500
+# The tiny model can finish all 500 tokens before the client reads its first burst (it reads
+# in bursts): such a stream proves nothing about drain, so a new one starts, this many times.
+ATTEMPTS = 6
 STACK = stack(1, 1, {"type": "ray"}, **{"enforce-eager": True, "max-model-len": 512})
 STACK["models"][0]["drain"] = DRAIN
 
@@ -34,6 +37,10 @@ with urllib.request.urlopen(req, timeout=600) as response:
         if line.startswith(b"data: "):
             print(line[6:].strip().decode(), flush=True)
 """
+
+
+def _stream(command: list[str]) -> tuple[subprocess.Popen, list[str]]:
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), []
 
 
 @pytest.fixture(scope="module")
@@ -50,22 +57,29 @@ def test_sigterm_during_a_streamed_completion_lets_it_finish(cluster):
     pre_stop = head.container["lifecycle"]["preStop"]["exec"]["command"]
     head.hold_restarts()
     body = {"model": SERVED_NAME, "prompt": "Hello", "max_tokens": TOKENS, "temperature": 0, "stream": True, "ignore_eos": True}
-    client = subprocess.Popen(
-        ["ip", "netns", "exec", cluster.client_ns, sys.executable, "-c", _STREAM,
-         f"http://{head.ip}:8000/v1/completions", json.dumps(body)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    events: list[str] = []
-    reader = threading.Thread(target=lambda: events.extend(line.strip() for line in iter(client.stdout.readline, "")), daemon=True)
-    reader.start()
+    # preStop as the kubelet runs it (in the container). With no endpoint delay it only logs, yet
+    # starting a shell in the pod takes seconds on a busy box, longer than the whole stream: so it
+    # runs first, and SIGTERM follows the stream's first token.
+    subprocess.run(["nsenter", "--target", str(pid1), "--mount", "--net", "--uts", "--pid", "--", *pre_stop],
+                   check=True, timeout=30, env=head.env)
+    command = ["ip", "netns", "exec", cluster.client_ns, sys.executable, "-c", _STREAM,
+               f"http://{head.ip}:8000/v1/completions", json.dumps(body)]
+    client, events, reader = None, [], None
     try:
-        deadline = time.monotonic() + 120
-        while not events and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert events, f"the stream never started: {client.stderr.read() if client.poll() is not None else ''}"
-        # preStop as the kubelet runs it (in the container), then SIGTERM.
-        subprocess.run(["nsenter", "--target", str(pid1), "--mount", "--net", "--uts", "--pid", "--", *pre_stop],
-                       check=True, timeout=30, env=head.env)
+        for _ in range(ATTEMPTS):
+            client, events = _stream(command)
+            reader = threading.Thread(
+                target=lambda c=client, e=events: e.extend(line.strip() for line in iter(c.stdout.readline, "")),
+                daemon=True)
+            reader.start()
+            deadline = time.monotonic() + 120
+            while not events and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert events, f"the stream never started: {client.stderr.read() if client.poll() is not None else ''}"
+            if "[DONE]" not in events:
+                break  # in flight: SIGTERM now
+            client.wait(timeout=30)
+        assert "[DONE]" not in events, f"every one of {ATTEMPTS} streams finished before SIGTERM could land"
         at_sigterm = len(events)
         terminated = time.monotonic()
         head.terminate()
@@ -74,7 +88,7 @@ def test_sigterm_during_a_streamed_completion_lets_it_finish(cluster):
         reader.join(timeout=10)
         _, rc = head.wait_exit(exits, timeout=DRAIN["timeoutSeconds"] + 60)
     finally:
-        if client.poll() is None:
+        if client is not None and client.poll() is None:
             client.kill()
     took = time.monotonic() - terminated
     assert events[-1] == "[DONE]", events[-3:]

@@ -75,35 +75,26 @@ DECIMAL_SUFFIX = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 BINARY_SUFFIX = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 
-def _tokens(value: Any) -> Optional[int]:
-    """A token count as vLLM reads it; None for `auto`/-1 (the model's own length); -2 when unreadable."""
-    if isinstance(value, bool):
-        return -2
-    if isinstance(value, int):
-        return None if value == -1 else value
-    text = str(value).strip()
+def _tokens(key: str, value: Any) -> Optional[int]:
+    """A token count as vLLM reads it; None for `auto`/-1 (vLLM picks the length)."""
+    text = "" if isinstance(value, bool) else str(value).strip()
+    match = HUMAN_READABLE_INT.fullmatch(text)
     if text == "-1" or text.lower() == "auto":
         return None
-    if text.isdigit():
+    if text.isdigit() and int(text) > 0:
         return int(text)
-    match = HUMAN_READABLE_INT.fullmatch(text)
-    if not match:
-        return -2
-    if match[1]:
+    if match and match[1]:
         return int(float(match[1]) * DECIMAL_SUFFIX[match[2]])
-    return int(match[3]) * BINARY_SUFFIX[match[4]]
+    if match:
+        return int(match[3]) * BINARY_SUFFIX[match[4]]
+    raise CapacityInputError(
+        f"engineArgs.{key}: must be a positive number of tokens (8192, 32k, 32K or auto), got {value!r}"
+    )
 
 
 def _int_arg(engine_args: Mapping[str, Any], key: str) -> Optional[int]:
     value = engine_args.get(key)
-    if value is None:
-        return None
-    tokens = _tokens(value)
-    if tokens is not None and tokens < 1:
-        raise CapacityInputError(
-            f"engineArgs.{key}: must be a positive number of tokens (8192, 32k, 32K or auto), got {value!r}"
-        )
-    return tokens
+    return None if value is None else _tokens(key, value)
 
 
 def memory_engine_args(engine_args: Mapping[str, Any]) -> dict[str, Any]:

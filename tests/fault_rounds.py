@@ -1,4 +1,4 @@
-"""Rounds of fault scenarios on a fresh group each, shared by the Ray benchmarks.
+"""Rounds of fault scenarios on a fresh group each, for the Ray benchmarks (benchmarks/ray_faults.py, real_engine.py).
 
 A scenario that misses one of its bounds (the test suites' asserts) ends its
 round: the group is mid-fault, so the next round starts fresh. The run still
