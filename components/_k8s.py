@@ -12,21 +12,31 @@ from vllm_fleet.plugins.types import ObjectSpec
 from vllm_fleet.stack_config import SecretValue
 
 # Core kinds get their typed class (better previews); anything else is a CustomResource.
-_TYPED = {
-    ("v1", "PersistentVolumeClaim"): k8s.core.v1.PersistentVolumeClaim,
-    ("v1", "Secret"): k8s.core.v1.Secret,
-    ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
-    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
-    ("v1", "Service"): k8s.core.v1.Service,
-    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
-    ("apps/v1", "StatefulSet"): k8s.apps.v1.StatefulSet,
-    ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
-    ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
-    ("batch/v1", "Job"): k8s.batch.v1.Job,
-    ("batch/v1", "CronJob"): k8s.batch.v1.CronJob,
-    ("scheduling.k8s.io/v1", "PriorityClass"): k8s.scheduling.v1.PriorityClass,
+# The class is looked up on first use: pulumi-kubernetes imports an API group when it is
+# first touched, and a stack without Jobs or RBAC objects need not pay for those modules.
+_TYPED_MODULE = {
+    ("v1", "PersistentVolumeClaim"): "core",
+    ("v1", "Secret"): "core",
+    ("v1", "ConfigMap"): "core",
+    ("v1", "ServiceAccount"): "core",
+    ("v1", "Service"): "core",
+    ("networking.k8s.io/v1", "NetworkPolicy"): "networking",
+    ("apps/v1", "StatefulSet"): "apps",
+    ("apps/v1", "Deployment"): "apps",
+    ("rbac.authorization.k8s.io/v1", "Role"): "rbac",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rbac",
+    ("batch/v1", "Job"): "batch",
+    ("batch/v1", "CronJob"): "batch",
+    ("scheduling.k8s.io/v1", "PriorityClass"): "scheduling",
 }
+
+
+def typed_class(api_version: str, kind: str) -> Optional[type]:
+    """pulumi-kubernetes' class for a kind listed in `_TYPED_MODULE`, or None (a CustomResource)."""
+    group = _TYPED_MODULE.get((api_version, kind))
+    if group is None:
+        return None
+    return getattr(getattr(k8s, group).v1, kind)
 
 
 def _snake(key: str) -> str:
@@ -75,7 +85,7 @@ def register(
         ),
     )
     logical_name = logical_name or f"{spec.kind.lower()}-{spec.name}"
-    typed = _TYPED.get((spec.api_version, spec.kind))
+    typed = typed_class(spec.api_version, spec.kind)
     body = _secrets_as_outputs(spec.body)
     if typed is not None:
         body = {_snake(key): value for key, value in body.items()}

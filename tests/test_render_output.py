@@ -90,3 +90,36 @@ def test_a_failing_writer_process_fails_the_render(stack_renders, tmp_path, monk
     with pytest.raises(render_module.RenderError, match="exit 3"):
         render_module.write_render(stack_renders["prod"], tmp_path / "out")
     assert not (tmp_path / "out").exists(), "a failed render leaves nothing behind"
+
+
+def test_the_cycle_collector_is_paused_only_while_the_program_runs(project, monkeypatch):
+    import gc
+
+    seen = []
+    real_sync_await = render_module._sync_await
+
+    def recording_sync_await(awaitable):
+        seen.append(gc.isenabled())
+        return real_sync_await(awaitable)
+
+    monkeypatch.setattr(render_module, "_sync_await", recording_sync_await)
+    assert gc.isenabled()
+    render_module.render_stack(project, "dev")
+    assert seen == [False] and gc.isenabled()
+
+
+def test_pausing_the_collector_restores_its_state_on_error_and_when_already_off():
+    import gc
+
+    with pytest.raises(RuntimeError):
+        with render_module.cycle_collection_paused():
+            assert not gc.isenabled()
+            raise RuntimeError("program failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with render_module.cycle_collection_paused():
+            pass
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()

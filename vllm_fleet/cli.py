@@ -7,9 +7,10 @@ change); 2 bad config, a stack that doesn't render, or an unusable --base.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, NoReturn, Sequence
 
 from .summary import PlanSummary, gpu_type, model_cost_per_day, stack_total_line
 
@@ -212,5 +213,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def run() -> NoReturn:
+    """The console command: `main` without Python's cycle collector, and an exit that skips its last pass.
+
+    A command is a short process whose heap only grows: the program's types,
+    the plan, the recorded objects. Each full collection walks all of it again
+    (40% of a 200-model render) to find little: reference counting frees
+    nearly all garbage at once, and what cycles remain (about 30 MB at 200
+    models) go when the process does. At exit the interpreter would still
+    collect the whole heap (0.3-0.6 s at 50 models) only to free memory the OS
+    takes back anyway: freezing puts every object out of its reach. Files are
+    written and closed by then; the streams are flushed at exit as usual.
+    `main` keeps the collector as the caller has it (tests run it in-process).
+    """
+    gc.disable()
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
