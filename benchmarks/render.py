@@ -38,13 +38,15 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 from vllm_fleet.project_copy import commit_all, copy_program  # noqa: E402
 
-# A realistic mix: single-pod, Ray multi-node, native multi-node, a cache and a fabric.
+# A realistic mix: single-pod, Ray multi-node, native multi-node, a cache and a fabric. The models
+# are in the catalog and the GPU is named, so every model gets the whole plan (memory plan included).
 SHAPES = [
-    {"parallelism": {"tensor": 1}},
-    {"parallelism": {"tensor": 16}, "network": {"type": "rdma-shared", "resourceName": "rdma/rdma_shared_device_a"}},
-    {"parallelism": {"tensor": 4, "pipeline": 3},
+    {"model": "Qwen/Qwen2.5-7B-Instruct", "parallelism": {"tensor": 1}},
+    {"model": "meta-llama/Llama-3.1-405B-Instruct", "parallelism": {"tensor": 16},
+     "network": {"type": "rdma-shared", "resourceName": "rdma/rdma_shared_device_a"}},
+    {"model": "meta-llama/Llama-3.3-70B-Instruct", "parallelism": {"tensor": 4, "pipeline": 3},
      "cache": {"type": "alluxio", "tiers": [{"medium": "MEM", "quota": "64Gi"}]}},
-    {"parallelism": {"tensor": 8, "pipeline": 2}, "launcher": "native"},
+    {"model": "Qwen/Qwen2.5-72B-Instruct", "parallelism": {"tensor": 8, "pipeline": 2}, "launcher": "native"},
 ]
 
 
@@ -52,11 +54,10 @@ def fleet_config(models: int, max_model_len: int = 8192) -> dict:
     return {
         "config": {
             "vllm-fleet:namespace": "bench",
-            "vllm-fleet:nodePool": {"gpusPerNode": 8},
+            "vllm-fleet:nodePool": {"gpusPerNode": 8, "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}},
             "vllm-fleet:models": [
                 {
                     "name": f"model-{index}",
-                    "model": f"org/model-{index}",
                     "storage": {"type": "new-pvc", "size": "500Gi"},
                     "engineArgs": {"max-model-len": max_model_len},
                     **SHAPES[index % len(SHAPES)],
