@@ -130,6 +130,39 @@ def test_each_gang_is_its_whole_group(scheduled, stack):
     assert expected <= found.keys(), f"{stack}: multi-pod groups without a gang: {expected - found.keys()}"
 
 
+PER_GPU_REQUESTS = ("cpu", "memory")
+
+
+def _group_pod_templates(workload: dict[str, Any]) -> list[tuple[dict[str, Any], int]]:
+    """(pod template, how many pods of one group use it) for a StatefulSet of one group or an LWS group."""
+    if workload["kind"] == "StatefulSet":
+        return [(workload["spec"]["template"], workload["spec"]["replicas"])]
+    template = workload["spec"]["leaderWorkerTemplate"]
+    leader = template.get("leaderTemplate", template["workerTemplate"])
+    return [(leader, 1), (template["workerTemplate"], template["size"] - 1)]
+
+
+@pytest.mark.parametrize("stack", [*SCHEDULER_STACKS, *STACKS])
+def test_a_pod_groups_devices_are_what_its_pods_request(scheduled, stack):
+    """minResources holds every GPU and NIC of a group: its pods' requests added up (NICs per GPU differ by role)."""
+    render_ = scheduled[stack]
+    workloads = of_kind(render_, "StatefulSet") + of_kind(render_, "LeaderWorkerSet")
+    checked = 0
+    for pod_group in of_kind(render_, "PodGroup"):
+        instance = pod_group["metadata"]["labels"]["app.kubernetes.io/instance"]
+        wanted: dict[str, int] = {}
+        for workload in (w for w in workloads if w["metadata"]["labels"]["app.kubernetes.io/instance"] == instance):
+            for template, pods in _group_pod_templates(workload):
+                for container in template["spec"]["containers"]:
+                    for name, count in container["resources"]["requests"].items():
+                        if name not in PER_GPU_REQUESTS:
+                            wanted[name] = wanted.get(name, 0) + count * pods
+        devices = {name: count for name, count in pod_group["spec"]["minResources"].items() if name not in PER_GPU_REQUESTS}
+        assert devices == wanted, (stack, instance)
+        checked += 1
+    assert checked or stack in ("kueue", "dev"), f"{stack}: no PodGroup checked"
+
+
 def test_the_gang_reader_sees_a_short_gang(scheduled):
     """The check above can fail: a PodGroup of fewer pods than its group is reported."""
     short = named(scheduled["prod"], "PodGroup", "qwen-72b-group")

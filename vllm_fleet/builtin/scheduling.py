@@ -41,15 +41,24 @@ STATEFULSETS, LEADERWORKERSET = "statefulsets", "leaderworkerset"
 WORKLOADS = (STATEFULSETS, LEADERWORKERSET)
 
 
+#: Requests sized per GPU (the rest, GPUs and NICs, are devices counted per pod).
+_PER_GPU = ("cpu", "memory")
+
+
 def group_requests(plan: ModelPlan) -> dict[str, Any]:
     """What one whole group requests: a PodGroup's minResources (it starts only where all of it fits).
 
     CPU and memory are per GPU, so the group's are those of one pod holding all
-    its GPUs; extra devices (NICs) are per pod.
+    its GPUs. Devices (GPUs, NICs) are added up over the group's pods as each
+    role requests them: a NIC per GPU on a rail-optimised fabric differs by role.
     """
-    requests = dict(plan.pod_resources(plan.gpus.total_gpus)["requests"])
-    for name, per_pod in plan.pod.extra_resources.items():
-        requests[name] = per_pod * plan.gpus.pods
+    requests = {
+        name: value for name, value in plan.pod_resources(plan.gpus.total_gpus)["requests"].items() if name in _PER_GPU
+    }
+    for role in plan.roles:
+        for name, count in role.resources["requests"].items():
+            if name not in _PER_GPU:
+                requests[name] = requests.get(name, 0) + count * role.pods_per_group
     return requests
 
 
