@@ -328,6 +328,20 @@ def test_a_multi_node_model_on_statefulsets_is_told_to_use_leaderworkerset():
     assert "`workload: leaderworkerset`" in problems["vllm-fleet:models[0].autoscaling"]
 
 
+@pytest.mark.parametrize(
+    "extra,path,fragment",
+    [
+        ({"placement": {"group": "strict-pack", "topologyKey": "rack"}}, "placement.group", "replicas: 3 gives the pods"),
+        ({"addons": [{"type": "kueue", "queue": "q"}]}, "workload", "its 3 groups would be admitted all together"),
+    ],
+    ids=["group-placement", "kueue"],
+)
+def test_statefulsets_judge_an_autoscaled_model_by_its_most_groups(extra, path, fragment):
+    """1..3 groups of one StatefulSet are refused where 3 fixed groups are: the autoscaler may add them."""
+    problems = _problems(config(model(name="small", parallelism={"tensor": 2}, autoscaling=KV, **extra)))
+    assert fragment in problems[f"vllm-fleet:models[0].{path}"]
+
+
 def test_replicas_and_autoscaling_together_are_an_error_at_replicas():
     problems = _problems(config(model(workload="leaderworkerset", replicas=3, autoscaling=QUEUE)))
     assert "between 2 and 4 groups" in problems["vllm-fleet:models[0].replicas"]

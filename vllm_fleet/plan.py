@@ -327,7 +327,7 @@ def _workload(spec: ModelSpec, plan: ModelPlan) -> ModelPlan:
         raise PlanError(("workload",), "a model needs a workload to run its groups: statefulsets or leaderworkerset")
     # Placement errors point into the model (`models[i].placement`), whichever key chose the workload.
     check_placement(plan.config.placement, plan.gpus, plan.node_pool)
-    check_group_selector(plan.config.placement, group_selector(selected, plan), selected.plugin.name, plan.replicas)
+    check_group_selector(plan.config.placement, group_selector(selected, plan), selected.plugin.name, plan.max_replicas)
     roles, scripts = _with_root(selected, plan_roles, plan, selected)
     entrypoints = replace(plan.entrypoints, scripts={**plan.entrypoints.scripts, **scripts})
     plan = _scheduling(spec, replace(plan, roles=roles, entrypoints=entrypoints, workload=selected.plugin.name))

@@ -73,10 +73,10 @@ def _known_workload(plan: ModelPlan, addon: str) -> None:
 
 def _one_group_per_template(plan: ModelPlan, addon: str) -> None:
     """StatefulSets share one pod template across groups: with several groups, one gang would span them all."""
-    if plan.workload == STATEFULSETS and plan.replicas > 1:
+    if plan.workload == STATEFULSETS and plan.max_replicas > 1:
         raise ModelPlanError(
             ("workload",),
-            f"statefulsets can't give each of the {plan.replicas} groups its own {addon} gang: every pod of a "
+            f"statefulsets can't give each of the {plan.max_replicas} groups its own {addon} gang: every pod of a "
             "StatefulSet has the same template, so all groups would share one PodGroup; use "
             "workload: leaderworkerset (one gang per group), or replicas: 1",
         )
@@ -154,11 +154,11 @@ class CoschedulingGangs:
         if plan.gpus.pods == 1:
             return Scheduling(settings.scheduler_name, gang_size=1, description=_gang(plan, self.name))
         _known_workload(plan, self.name)
-        if plan.replicas > 1:
+        if plan.max_replicas > 1:
             raise ModelPlanError(
-                ("replicas",),
-                f"coscheduling names the PodGroup in the pod template, which all {plan.replicas} groups share: they "
-                f"would be one gang of {plan.gpus.pods * plan.replicas} pods, not one per group; for several groups use "
+                ("autoscaling", "maxReplicas") if plan.replica_range else ("replicas",),
+                f"coscheduling names the PodGroup in the pod template, which all {plan.max_replicas} groups share: they "
+                f"would be one gang of {plan.gpus.pods * plan.max_replicas} pods, not one per group; for several groups use "
                 "the volcano add-on with workload: leaderworkerset (LWS makes a PodGroup per group) or kueue, or replicas: 1",
             )
         return Scheduling(
@@ -213,10 +213,10 @@ class KueueAdmission:
                 "admitted apart (a head holding its GPUs while its workers wait); use workload: leaderworkerset "
                 "(Kueue admits each group whole)",
             )
-        if plan.replicas > 1:
+        if plan.max_replicas > 1:
             raise ModelPlanError(
                 ("workload",),
-                f"Kueue admits a StatefulSet as one workload, so its {plan.replicas} groups would be admitted all "
+                f"Kueue admits a StatefulSet as one workload, so its {plan.max_replicas} groups would be admitted all "
                 "together, not each on its own (and Kueue can't resize it); use workload: leaderworkerset",
             )
         return Scheduling(workload_labels=labels, gang_size=1, description=description)

@@ -89,8 +89,9 @@ class StatefulSets:
         return member_wrapper(plan, ordinal, first_ordinal=0, groups=plan.replicas, head_env=head)
 
     def group_selector(self, settings: "StatefulSets.Settings", plan: ModelPlan) -> Optional[GroupSelector]:
-        """With one group every pod of the model is the group; with more, workers learn their group only at start."""
-        return GroupSelector(selector_labels(plan.name)) if plan.replicas == 1 else None
+        """With one group every pod of the model is the group; with more (or an autoscaler that may add some),
+        workers learn their group only at start."""
+        return GroupSelector(selector_labels(plan.name)) if plan.max_replicas == 1 else None
 
     def objects(self, settings: "StatefulSets.Settings", plan: ModelPlan) -> tuple[ObjectSpec, ...]:
         timeout = {ANNOTATION_PULUMI_TIMEOUT: str(plan.await_timeout_seconds)}
