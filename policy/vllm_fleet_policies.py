@@ -40,15 +40,20 @@ from pulumi_policy import (
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
 
-# Where each workload kind keeps its pod spec and pod metadata.
-_POD_PATHS: dict[str, tuple[str, ...]] = {
-    "Pod": (),
-    "StatefulSet": ("spec", "template"),
-    "Deployment": ("spec", "template"),
-    "DaemonSet": ("spec", "template"),
-    "ReplicaSet": ("spec", "template"),
-    "Job": ("spec", "template"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+# Where each workload kind keeps its pod templates (metadata + spec), by the
+# name a message gives the template ("" where a kind has only one).
+_TEMPLATE = ("spec", "template")
+_LWS = ("spec", "leaderWorkerTemplate")
+_POD_PATHS: dict[str, dict[str, tuple[str, ...]]] = {
+    "Pod": {"": ()},
+    "StatefulSet": {"": _TEMPLATE},
+    "Deployment": {"": _TEMPLATE},
+    "DaemonSet": {"": _TEMPLATE},
+    "ReplicaSet": {"": _TEMPLATE},
+    "Job": {"": _TEMPLATE},
+    "CronJob": {"": ("spec", "jobTemplate", *_TEMPLATE)},
+    # The leader template is optional: without one, the leader runs the worker template.
+    "LeaderWorkerSet": {key: (*_LWS, key) for key in ("leaderTemplate", "workerTemplate")},
 }
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
@@ -81,7 +86,6 @@ VOLCANO_GROUP_ANNOTATION = "scheduling.k8s.io/group-name"
 COSCHEDULING_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"
 # Kueue admits each LeaderWorkerSet group whole when the LWS carries a queue.
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-_LWS_TEMPLATES = ("leaderTemplate", "workerTemplate")
 
 
 # ----------------------------------------------------------------- walking
@@ -102,19 +106,14 @@ def _dig(value: Any, path: tuple[str, ...]) -> Any:
     return value
 
 
-def pod_template(args: ResourceValidationArgs) -> Optional[Mapping[str, Any]]:
-    """The pod (metadata + spec) a workload creates, or None when it creates none."""
-    path = _POD_PATHS.get(_kind(args))
-    if path is None:
-        return None
-    pod = _dig(args.props, path)
-    return pod if isinstance(pod, Mapping) else None
-
-
-def _pod_spec(args: ResourceValidationArgs) -> Optional[Mapping[str, Any]]:
-    pod = pod_template(args)
-    spec = pod.get("spec") if pod else None
-    return spec if isinstance(spec, Mapping) else None
+def pod_templates(args: ResourceValidationArgs) -> list[tuple[str, Mapping[str, Any]]]:
+    """(template name, pod) for each pod (metadata + spec) a workload creates; none for other kinds."""
+    found = []
+    for template, path in _POD_PATHS.get(_kind(args), {}).items():
+        pod = _dig(args.props, path)
+        if isinstance(pod, Mapping):
+            found.append((template, pod))
+    return found
 
 
 def containers(spec: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -122,17 +121,25 @@ def containers(spec: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
         yield from spec.get(key) or []
 
 
-def _where(args: ResourceValidationArgs, container: Optional[Mapping[str, Any]] = None) -> str:
-    where = f"{_kind(args)} {args.name}"
+def _where(args: ResourceValidationArgs, container: Optional[Mapping[str, Any]] = None, template: str = "") -> str:
+    """`StatefulSet x`, `LeaderWorkerSet x workerTemplate`, then the container if there is one."""
+    where = f"{_kind(args)} {args.name} {template}".rstrip()
     return f"{where}, container {container.get('name')!r}" if container else where
 
 
-def _each_container(args: ResourceValidationArgs) -> Iterator[tuple[Mapping[str, Any], Mapping[str, Any]]]:
-    """(pod spec, container) for every container of the resource's pod template."""
-    spec = _pod_spec(args)
-    if spec is not None:
-        for container in containers(spec):
-            yield spec, container
+def _pod_specs(args: ResourceValidationArgs) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(where, pod spec) for every pod template of the resource."""
+    for template, pod in pod_templates(args):
+        spec = pod.get("spec")
+        if isinstance(spec, Mapping):
+            yield _where(args, template=template), spec
+
+
+def _each_container(args: ResourceValidationArgs) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(where, container) for every container of every pod template of the resource."""
+    for template, pod in pod_templates(args):
+        for container in containers(pod.get("spec") or {}):
+            yield _where(args, container, template), container
 
 
 def _security_context(container: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -143,23 +150,23 @@ def _security_context(container: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _no_privileged(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    for _, container in _each_container(args):
+    for where, container in _each_container(args):
         if _security_context(container).get("privileged") is True:
-            report(f"{_where(args, container)} sets securityContext.privileged: true")
+            report(f"{where} sets securityContext.privileged: true")
 
 
 def _no_host_namespaces(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    spec = _pod_spec(args)
-    for field in ("hostNetwork", "hostPID", "hostIPC"):
-        if spec is not None and spec.get(field) is True:
-            report(f"{_where(args)} sets {field}: true")
+    for where, spec in _pod_specs(args):
+        for field in ("hostNetwork", "hostPID", "hostIPC"):
+            if spec.get(field) is True:
+                report(f"{where} sets {field}: true")
 
 
 def _no_privilege_escalation(args: ResourceValidationArgs, report: ReportViolation) -> None:
     # Unset means *allowed* (the kernel default), so it must be spelled out.
-    for _, container in _each_container(args):
+    for where, container in _each_container(args):
         if _security_context(container).get("allowPrivilegeEscalation") is not False:
-            report(f"{_where(args, container)} must set securityContext.allowPrivilegeEscalation: false")
+            report(f"{where} must set securityContext.allowPrivilegeEscalation: false")
 
 
 def _capabilities(container: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -167,13 +174,13 @@ def _capabilities(container: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _minimal_capabilities(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    for _, container in _each_container(args):
+    for where, container in _each_container(args):
         caps = _capabilities(container)
         if "ALL" not in (caps.get("drop") or []):
-            report(f"{_where(args, container)} must drop ALL capabilities")
+            report(f"{where} must drop ALL capabilities")
         extra = sorted(set(caps.get("add") or []) - {RDMA_CAPABILITY})
         if extra:
-            report(f"{_where(args, container)} adds {', '.join(extra)}; only {RDMA_CAPABILITY} (RDMA) may be added")
+            report(f"{where} adds {', '.join(extra)}; only {RDMA_CAPABILITY} (RDMA) may be added")
 
 
 def is_rdma_resource(name: str) -> bool:
@@ -194,22 +201,24 @@ def uses_rdma(pod: Mapping[str, Any]) -> bool:
 
 
 def _ipc_lock_only_with_rdma(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    pod = pod_template(args)
-    if pod is None or uses_rdma(pod):
-        return
-    for _, container in _each_container(args):
-        if RDMA_CAPABILITY in (_capabilities(container).get("add") or []):
+    # Per template: a LeaderWorkerSet's leader may sit on the RDMA network while its workers do not.
+    for template, pod in pod_templates(args):
+        if uses_rdma(pod):
+            continue
+        for container in containers(pod.get("spec") or {}):
+            if RDMA_CAPABILITY not in (_capabilities(container).get("add") or []):
+                continue
             report(
-                f"{_where(args, container)} adds {RDMA_CAPABILITY} but the pod has no RDMA: "
+                f"{_where(args, container, template)} adds {RDMA_CAPABILITY} but the pod has no RDMA: "
                 f"no {MULTUS_NETWORKS} annotation and no rdma/, openshift.io/ or nvidia.com/ (non-GPU) device"
             )
 
 
 def _no_service_account_token(args: ResourceValidationArgs, report: ReportViolation) -> None:
     # Kubernetes mounts the token unless told not to; no vLLM or Ray pod calls the API.
-    spec = _pod_spec(args)
-    if spec is not None and spec.get("automountServiceAccountToken") is not False:
-        report(f"{_where(args)} must set automountServiceAccountToken: false (no vllm-fleet pod uses the API token)")
+    for where, spec in _pod_specs(args):
+        if spec.get("automountServiceAccountToken") is not False:
+            report(f"{where} must set automountServiceAccountToken: false (no vllm-fleet pod uses the API token)")
 
 
 # ---------------------------------------------------------- network, secrets
@@ -230,15 +239,15 @@ def _flags_api_key(words: Any) -> bool:
 
 
 def _api_key_from_secret(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    for _, container in _each_container(args):
+    for where, container in _each_container(args):
         for env in container.get("env") or []:
             if env.get("name") != API_KEY_ENV:
                 continue
             if "value" in env or not _dig(env, ("valueFrom", "secretKeyRef")):
-                report(f"{_where(args, container)}: {API_KEY_ENV} must come from valueFrom.secretKeyRef, not a literal")
+                report(f"{where}: {API_KEY_ENV} must come from valueFrom.secretKeyRef, not a literal")
         for field in ("command", "args"):
             if _flags_api_key(container.get(field)):
-                report(f"{_where(args, container)} passes {API_KEY_FLAG} in its {field}; vLLM reads {API_KEY_ENV}")
+                report(f"{where} passes {API_KEY_FLAG} in its {field}; vLLM reads {API_KEY_ENV}")
     # The entrypoint scripts live in ConfigMaps, which are not secret either.
     if _kind(args) == "ConfigMap":
         for key, text in (args.props.get("data") or {}).items():
@@ -270,17 +279,12 @@ def _weights_claims_protected(args: ResourceValidationArgs, report: ReportViolat
 # ------------------------------------------------------------ gang scheduling
 
 
-def _lws_templates(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    template = _dig(props, ("spec", "leaderWorkerTemplate")) or {}
-    return [template[key] for key in _LWS_TEMPLATES if isinstance(template.get(key), Mapping)]
-
-
 def multi_node_group(args: ResourceValidationArgs) -> bool:
     """A LeaderWorkerSet of groups larger than one pod, or the worker StatefulSet of a group."""
     if _kind(args) == "LeaderWorkerSet":
         return (_dig(args.props, ("spec", "leaderWorkerTemplate", "size")) or 1) > 1
-    labels = _dig(pod_template(args) or {}, ("metadata", "labels")) or {}
-    return _kind(args) == "StatefulSet" and labels.get("app.kubernetes.io/component") == "worker"
+    worker = ("metadata", "labels", "app.kubernetes.io/component")
+    return _kind(args) == "StatefulSet" and any(_dig(pod, worker) == "worker" for _, pod in pod_templates(args))
 
 
 def _names_its_gang(pod: Mapping[str, Any], lws: bool) -> bool:
@@ -294,13 +298,11 @@ def _names_its_gang(pod: Mapping[str, Any], lws: bool) -> bool:
 
 
 def gang_scheduled(args: ResourceValidationArgs) -> bool:
-    if _kind(args) == "LeaderWorkerSet":
-        if (_dig(args.props, ("metadata", "labels")) or {}).get(KUEUE_QUEUE_LABEL):
-            return True
-        templates = _lws_templates(args.props)
-        return bool(templates) and all(_names_its_gang(pod, lws=True) for pod in templates)
-    pod = pod_template(args)
-    return pod is not None and _names_its_gang(pod, lws=False)
+    lws = _kind(args) == "LeaderWorkerSet"
+    if lws and (_dig(args.props, ("metadata", "labels")) or {}).get(KUEUE_QUEUE_LABEL):
+        return True
+    pods = [pod for _, pod in pod_templates(args)]
+    return bool(pods) and all(_names_its_gang(pod, lws) for pod in pods)
 
 
 def _groups_gang_scheduled(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -377,4 +379,4 @@ POLICIES: list[ResourceValidationPolicy] = [
 ]
 POLICY_BY_NAME = {policy.name: policy for policy in POLICIES}
 
-__all__ = ["ADVISORY", "MANDATORY", "POLICIES", "POLICY_BY_NAME", "gang_scheduled", "multi_node_group", "pod_template", "stack_of", "uses_rdma"]
+__all__ = ["ADVISORY", "MANDATORY", "POLICIES", "POLICY_BY_NAME", "gang_scheduled", "multi_node_group", "pod_templates", "stack_of", "uses_rdma"]

@@ -345,3 +345,91 @@ def test_the_gang_rule_reads_leaderworkersets(stack_renders, size, labels, sched
     worker = _first(stack_renders, "prod", STATEFUL_SET, _is_worker)
     lws = _lws(worker, size, labels, scheduler)
     assert set(violations(validation_args(lws))) == ({GANG_RULE} if warned else set())
+
+
+def test_the_gang_rule_needs_every_template_of_a_leaderworkerset(stack_renders):
+    worker = _first(stack_renders, "prod", STATEFUL_SET, _is_worker)
+    lws = _lws(worker, 2, scheduler="volcano")
+    leader_by_default = _mutated(lws, lambda p: p["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"].pop("schedulerName"))
+    assert set(violations(validation_args(leader_by_default))) == {GANG_RULE}
+    workers_only = _mutated(lws, lambda p: p["spec"]["leaderWorkerTemplate"].pop("leaderTemplate"))
+    assert violations(validation_args(workers_only)) == {}
+
+
+# ------------------------------------------------ LeaderWorkerSet pods
+
+
+LWS_TEMPLATES = ("leaderTemplate", "workerTemplate")
+
+
+def _prod_lws(stack_renders) -> RenderedResource:
+    return _first(stack_renders, "prod", LWS_TYPE, lambda r: r.name == "llama-405b-group")
+
+
+def _lws_pod(lws: dict, template: str) -> dict:
+    return lws["spec"]["leaderWorkerTemplate"][template]
+
+
+def _as_sts(pod: dict) -> dict:
+    """The pod wrapped where `_pod` and `_container` look, so POD_MUTATIONS edit it in place."""
+    return {"spec": {"template": pod}}
+
+
+def _strip_rdma(lws: dict) -> None:
+    """No Multus network, RDMA device or IPC_LOCK in either template: IPC_LOCK then has no excuse."""
+    for template in LWS_TEMPLATES:
+        pod = _lws_pod(lws, template)
+        pod["metadata"]["annotations"].pop(pack.MULTUS_NETWORKS)
+        for container in pod["spec"]["containers"]:
+            for section in container["resources"].values():
+                for name in [n for n in section if pack.is_rdma_resource(n)]:
+                    section.pop(name)
+            container["securityContext"]["capabilities"].pop("add", None)
+
+
+def test_the_prod_leaderworkerset_is_walked_and_passes(stack_renders):
+    lws = _prod_lws(stack_renders)
+    assert [name for name, _ in pack.pod_templates(validation_args(lws))] == list(LWS_TEMPLATES)
+    assert violations(validation_args(lws)) == {}
+    assert violations(validation_args(_mutated(lws, _strip_rdma))) == {}
+
+
+@pytest.mark.parametrize("template", LWS_TEMPLATES)
+@pytest.mark.parametrize("mutation", POD_MUTATIONS, ids=str)
+def test_lws_pod_mutation_is_reported_by_the_right_policy(stack_renders, mutation, template):
+    change, expected = POD_MUTATIONS[mutation]
+
+    def change_one_template(lws: dict) -> None:
+        _strip_rdma(lws)
+        change(_as_sts(_lws_pod(lws, template)))
+
+    found = violations(validation_args(_mutated(_prod_lws(stack_renders), change_one_template)))
+    assert set(found) == expected
+    messages = [message for policy in expected for message in found[policy]]
+    assert all(message.startswith(f"LeaderWorkerSet llama-405b-group {template}") for message in messages), messages
+
+
+def test_ipc_lock_is_judged_per_lws_template(stack_renders):
+    def worker_off_the_rdma_network(lws: dict) -> None:
+        pod = _lws_pod(lws, "workerTemplate")
+        pod["metadata"]["annotations"].pop(pack.MULTUS_NETWORKS)
+        for section in _container(_as_sts(pod))["resources"].values():
+            for name in [n for n in section if pack.is_rdma_resource(n)]:
+                section.pop(name)
+
+    found = violations(validation_args(_mutated(_prod_lws(stack_renders), worker_off_the_rdma_network)))
+    assert set(found) == {"ipc-lock-only-with-rdma"}
+    assert [m.split(" adds ")[0] for m in found["ipc-lock-only-with-rdma"]] == [
+        "LeaderWorkerSet llama-405b-group workerTemplate, container 'vllm'"
+    ]
+
+
+def test_an_lws_without_a_leader_template_is_checked_through_its_worker_template(stack_renders):
+    def privileged_workers_only(lws: dict) -> None:
+        lws["spec"]["leaderWorkerTemplate"].pop("leaderTemplate")
+        _container(_as_sts(_lws_pod(lws, "workerTemplate")))["securityContext"]["privileged"] = True
+
+    found = violations(validation_args(_mutated(_prod_lws(stack_renders), privileged_workers_only)))
+    assert found == {
+        "no-privileged-containers": ["LeaderWorkerSet llama-405b-group workerTemplate, container 'vllm' sets securityContext.privileged: true"]
+    }
