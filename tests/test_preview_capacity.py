@@ -41,6 +41,17 @@ def test_no_gpu_change_no_delta_and_no_diagram(stack_renders):
     assert change.delta == () and change.diagrams == () and change.headline == ""
 
 
+def test_a_new_most_groups_redraws_the_autoscaled_model(stack_renders):
+    """The picture draws an autoscaled model at its most groups: raising only maxReplicas changes it."""
+    base = stack_renders["prod"].outputs
+    head = copy.deepcopy(base)
+    row = head["models"]["llama-405b"]
+    assert row["minReplicas"] < row["maxReplicas"]  # prod's autoscaled model
+    row["maxReplicas"] += 4
+    change = capacity_change(_snapshot(base), _snapshot(head))
+    assert [name for name, _ in change.diagrams] == ["llama-405b"]
+
+
 def test_a_base_without_gpu_types_gives_no_false_delta(stack_renders):
     head = stack_renders["prod"].outputs
     base = copy.deepcopy(head)

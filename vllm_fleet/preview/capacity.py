@@ -14,13 +14,8 @@ from typing import Any, Mapping, Optional
 
 from ..capacity.cost import cost_delta
 from ..plan_picture import memory_rows, memory_table, picture_input, plan_mermaid, summaries
-from ..summary import stack_costs, stack_total_line
+from ..summary import PlanSummary, stack_costs, stack_total_line
 from .diff import Snapshot
-
-#: The summary fields that change the picture of a model's plan.
-_PLAN_FIELDS = ("tensor", "pipeline", "pods", "headGpus", "workerGpus", "replicas", "accelerator",
-                "weightsPerGpu", "kvRoomPerGpu", "kvTokens")
-
 
 @dataclass(frozen=True)
 class CapacityChange:
@@ -49,10 +44,13 @@ def _pricing(snapshot: Optional[Snapshot]) -> Mapping[str, Any]:
     return snapshot.outputs.get("pricing", {}) if snapshot else {}
 
 
-def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+def _changed(before: Mapping[str, PlanSummary], after: Mapping[str, PlanSummary]) -> list[str]:
+    """Models whose picture would be drawn differently (or on another GPU type): the ones to show again."""
     return [
         name for name, row in after.items()
-        if name not in before or any(before[name].get(key) != row.get(key) for key in _PLAN_FIELDS)
+        if name not in before
+        or picture_input(name, before[name]) != picture_input(name, row)
+        or before[name].accelerator != row.accelerator
     ]
 
 
@@ -75,7 +73,7 @@ def capacity_change(base: Optional[Snapshot], head: Optional[Snapshot]) -> Optio
         delta = tuple(cost_delta(stack_costs(before, _pricing(base)), stack_costs(after, _pricing(head))))
     total = stack_total_line(after, _pricing(head)) if after else "none"
     diagrams = tuple(
-        (name, plan_mermaid(picture_input(name, after[name]))) for name in _changed(_models(base), _models(head))
+        (name, plan_mermaid(picture_input(name, after[name]))) for name in _changed(before, after)
     )
     rows = memory_rows(after)
     return CapacityChange(total, delta, diagrams, memory_table(rows) if rows else "")
