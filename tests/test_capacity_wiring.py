@@ -115,6 +115,16 @@ def test_engine_args_reach_the_memory_plan(registry):
     assert plan.capacity.memory.kv_tokens == expected.kv_tokens
 
 
+def test_engine_args_in_any_spelling_reach_the_memory_plan(registry):
+    """maxModelLen and max_model_len are the flag engine_flags passes to vLLM: the memory plan reads them too."""
+    kebab = {"max-model-len": 32768, "gpu-memory-utilization": 0.95, "kv-cache-dtype": "fp8"}
+    for args in ({"maxModelLen": 32768, "gpuMemoryUtilization": 0.95, "kvCacheDtype": "fp8"},
+                 {"max_model_len": 32768, "gpu_memory_utilization": 0.95, "kv_cache_dtype": "fp8"}):
+        [plan] = plans(config_with({"model": LLAMA_70B, "parallelism": {"tensor": 8}, "engineArgs": args}), registry)
+        [same] = plans(config_with({"model": LLAMA_70B, "parallelism": {"tensor": 8}, "engineArgs": kebab}), registry)
+        assert plan.capacity.memory == same.capacity.memory, args
+
+
 def test_a_bad_memory_engine_arg_names_its_key(registry):
     found = problems(config_with({"model": LLAMA_70B, "parallelism": {"tensor": 8},
                                   "engineArgs": {"gpu-memory-utilization": 1.5}}), registry)

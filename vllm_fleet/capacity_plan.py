@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 from .capacity.gpus import GPUS, canonical_accelerator, gpu_memory_bytes, mig_memory_bytes, product_label
 from .capacity.inputs import GPU_PRODUCT_LABEL, architecture_for, memory_engine_args
@@ -30,6 +30,7 @@ from .capacity.memory import CapacityIssue, MemoryPlan, parallelism_issues, plan
 from .capacity.model_info import CapacityInputError
 from .capacity.vllm_check import vllm_config_issues
 from .config import ModelConfig, NodePool
+from .engine_args import flag_name
 from .errors import PlanError, did_you_mean
 from .vllm_args.check import image_vllm_version
 from .vllm_args.live import installed_version
@@ -97,14 +98,16 @@ def _gpu(config: ModelConfig, node_pool: NodePool) -> tuple[str, Optional[int], 
     return accelerator, memory, []
 
 
-def _vllm_findings(config: ModelConfig, engine: Optional[dict], image: str, base_dir: Path) -> list[CapacityIssue]:
+def _vllm_findings(
+    config: ModelConfig, args: Mapping[str, Any], engine: Optional[dict], image: str, base_dir: Path
+) -> list[CapacityIssue]:
     """What the installed vLLM rejects of a `modelConfigFile` model; nothing when vLLM isn't importable.
 
     Errors when the installed vLLM is the image's version; otherwise warnings
     saying so (another release may serve what this one rejects). A model that
     needs trust-remote-code is not built: that would run its code at plan time.
     """
-    installed, args = installed_version(), config.engine_args
+    installed = installed_version()
     remote_code = str(args.get("trust-remote-code", False)).lower() == "true"
     if installed is None or config.model_info is not None or config.model_config_file is None or remote_code:
         return []
@@ -131,8 +134,10 @@ def plan_capacity(
     `image` decides whether the installed vLLM's rejections are errors (see `_vllm_findings`).
     """
     findings: list[CapacityIssue] = []
+    # engineArgs may spell a flag maxModelLen or max_model_len (engine_flags reads them all): read it as vLLM's flag.
+    args = {flag_name(key): value for key, value in config.engine_args.items()}
     try:
-        engine = memory_engine_args(config.engine_args)
+        engine = memory_engine_args(args)
     except CapacityInputError as error:
         findings.append(_finding(error))
         engine = None
@@ -156,7 +161,7 @@ def plan_capacity(
         else:
             findings += parallelism_issues(arch, tensor, pipeline, engine["max_model_len"])
     if arch is not None:
-        vllm_found = _vllm_findings(config, engine, image, base_dir)
+        vllm_found = _vllm_findings(config, args, engine, image, base_dir)
         rejected = {f.field for f in vllm_found if f.severity == "error"}
         findings = [f for f in findings if f.field not in rejected or f.severity != "error"] + vllm_found
     if require_memory_plan:
