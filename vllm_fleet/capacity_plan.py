@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from .capacity.gpus import GPUS, canonical_accelerator, gpu_memory_bytes, mig_memory_bytes, product_label
+from .capacity.gpus import GPUS, canonical_accelerator, gpu_memory_bytes, mig_profile, product_label
 from .capacity.inputs import GPU_PRODUCT_LABEL, architecture_for, memory_engine_args
 from .capacity.memory import CapacityIssue, MemoryPlan, parallelism_issues, plan_memory
 from .capacity.model_info import CapacityInputError
@@ -80,10 +80,10 @@ def pin_accelerator(config: ModelConfig, node_pool: NodePool, pool_path: str) ->
 
 def _gpu(config: ModelConfig, node_pool: NodePool) -> tuple[str, Optional[int], list[CapacityIssue]]:
     """The GPU type, its memory, and why the memory is unknown (a warning), or an error for a bad explicit key."""
-    accelerator = config.accelerator or node_pool.node_selector.get(GPU_PRODUCT_LABEL) or ""
-    if mig_memory_bytes(node_pool.gpu_resource) is not None:
-        # A MIG slice is its own type to count and price (`mig-1g.10gb`), whatever GPU it is cut from.
-        accelerator = node_pool.gpu_resource.split("/", 1)[1]
+    # A MIG slice is its own type to count and price (`mig-1g.10gb`), whatever GPU it is cut from.
+    accelerator = (
+        mig_profile(node_pool.gpu_resource) or config.accelerator or node_pool.node_selector.get(GPU_PRODUCT_LABEL) or ""
+    )
     try:
         memory = gpu_memory_bytes(accelerator or None, node_pool.gpu_resource, config.gpu_memory)
     except CapacityInputError as error:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, Sequence
 
+from .capacity.memory import gib
 from .summary import PlanSummary, gpu_type, model_cost_per_day, stack_total_line
 
 if TYPE_CHECKING:
@@ -30,15 +31,11 @@ def _gpus_per_pod(row: PlanSummary) -> str:
     return f"{row.head_gpus} + {row.pods - 1}×{row.worker_gpus}"
 
 
-def _gib(amount: int) -> str:
-    return f"{amount / 2**30:.1f} GiB"
-
-
 def _memory_cells(row: PlanSummary) -> tuple[str, str]:
     """Weights per GPU and KV tokens that fit; '-' without a memory plan (unknown model or GPU: see the warning)."""
     if row.kv_tokens is None:
         return "-", "-"
-    return _gib(row.weights_per_gpu), f"{row.kv_tokens:,}"
+    return gib(row.weights_per_gpu), f"{row.kv_tokens:,}"
 
 
 def _groups_and_gpus(row: PlanSummary) -> tuple[str, str]:

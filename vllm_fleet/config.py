@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError
 from .capacity.cost import Pricing
 from .capacity.inputs import ModelCapacity
 from .capacity.model_info import ModelInfo
-from .constants import API_PORT, DEFAULT_IMAGE, MAX_MODEL_NAME
+from .constants import API_PORT, DEFAULT_IMAGE, MAX_MODEL_NAME, MAX_REPLICAS
 from .engine_args import check_engine_args
 from .errors import CONFIG_NAMESPACE, ConfigError, Issue, did_you_mean, key_path
 from .plugins.registry import NO_PLUGIN
@@ -78,7 +78,6 @@ ModelName = Annotated[str, _dns_label(MAX_MODEL_NAME, _DNS_1035_LABEL, "a letter
 MAX_GPUS_PER_NODE = 64
 MAX_GROUP_GPUS = 4096
 MAX_STARTUP_SECONDS = 7 * 24 * 3600
-MAX_REPLICAS = 1024
 GpuCount = Annotated[int, Field(gt=0, le=MAX_GPUS_PER_NODE, strict=False)]
 GroupSize = Annotated[int, Field(gt=0, le=MAX_GROUP_GPUS, strict=False)]
 ReplicaCount = Annotated[int, Field(gt=0, le=MAX_REPLICAS, strict=False)]

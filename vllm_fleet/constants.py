@@ -77,3 +77,8 @@ ANNOTATION_PULUMI_SKIP_AWAIT = "pulumi.com/skipAwait"
 MAX_MODEL_NAME = 40
 # A Linux interface name (IFNAMSIZ 16 with the NUL), as a pattern for settings and the plan's check.
 INTERFACE_NAME = r"^[a-zA-Z0-9_.-]{1,15}$"
+#: The most groups a model may run (`replicas`, an autoscaler's `maxReplicas`).
+MAX_REPLICAS = 1024
+#: A host name, or a wildcard for its subdomains ("*.example.com"); never the catch-all "*"
+#: (an HTTPRoute's or the KEDA interceptor's hosts: "*" would take every unmatched host).
+HOSTNAME_PATTERN = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
-from .capacity.gpus import MIG_RESOURCE
+from .capacity.gpus import mig_profile
 from .capacity_plan import CapacityPlan, pin_accelerator, plan_capacity, pricing_issues
 from .config import ApiAccess, Fleet, ModelConfig, ModelSpec, NodePool, SelectedPlugin, TransportConfig
 from .constants import API_KEY_SECRET, API_KEY_SECRET_KEY, API_PORT, DRAIN_TEARDOWN_SECONDS, WEIGHTS_VOLUME
@@ -179,11 +179,6 @@ def check_network_resource(network: NetworkPlan, node_pool: NodePool) -> None:
             f"{network.resource!r} is the GPU resource (nodePool.gpuResource); requesting it for the network "
             "would replace the pod's GPU request. Name the NIC pool's device-plugin resource",
         )
-
-
-def mig_profile(gpu_resource: str) -> Optional[str]:
-    """'mig-1g.10gb' for the MIG resource `nvidia.com/mig-1g.10gb`; None for a whole GPU."""
-    return gpu_resource.split("/", 1)[1] if MIG_RESOURCE.match(gpu_resource) else None
 
 
 def check_mig(gpus: GpuPlan, node_pool: NodePool) -> None:

@@ -19,10 +19,10 @@ from typing import Any, Mapping, Optional, Sequence
 
 import jinja2
 
+from .capacity.memory import gib
 from .summary import PlanSummary
 from .templates import TEMPLATE_DIR, render
 
-GIB = 2**30
 GPU_WIDTH, GPU_HEIGHT, GAP, PAD, HEADER = 150, 74, 8, 12, 26
 GPUS_PER_ROW = 4
 #: Space above the pods for the two title lines, and the width one title character takes (14 px sans-serif).
@@ -122,10 +122,6 @@ def layout(plan: PlanPictureInput) -> list[PodBox]:
     return boxes
 
 
-def _gib(amount: float) -> str:
-    return f"{amount / GIB:.1f} GiB"
-
-
 def _titles(plan: PlanPictureInput) -> tuple[str, str]:
     replicas = f"{plan.replicas} replica(s)"
     if plan.min_replicas is not None and plan.min_replicas != plan.replicas:
@@ -134,14 +130,14 @@ def _titles(plan: PlanPictureInput) -> tuple[str, str]:
     if not plan.memory_planned:
         return title, "no memory plan: the model or its GPU type is unknown (docs/capacity.md)"
     tokens = f" ({plan.kv_tokens:,} tokens of KV cache)" if plan.kv_tokens is not None else ""
-    return title, f"per GPU: weights {_gib(plan.weights_per_gpu)}, KV room {_gib(plan.kv_room_per_gpu)}{tokens}"
+    return title, f"per GPU: weights {gib(plan.weights_per_gpu)}, KV room {gib(plan.kv_room_per_gpu)}{tokens}"
 
 
 def _context(plan: PlanPictureInput) -> dict:
     boxes = layout(plan)
     titles = _titles(plan)
     return {
-        "plan": plan, "boxes": boxes, "gib": _gib, "titles": titles,
+        "plan": plan, "boxes": boxes, "gib": gib, "titles": titles,
         "width": max(max(b.x + b.width for b in boxes) + PAD, max(map(len, titles)) * TITLE_CHAR_WIDTH + 2 * PAD),
         "height": max(b.y + b.height for b in boxes) + PAD,
         "gpu_width": GPU_WIDTH, "gpu_height": GPU_HEIGHT,
@@ -192,7 +188,7 @@ def markdown_cell(text: str) -> str:
 
 
 def memory_table(rows: Sequence[MemoryRow]) -> str:
-    return render("capacity/memory-table.md.j2", rows=rows, gib=_gib, cell=markdown_cell)
+    return render("capacity/memory-table.md.j2", rows=rows, gib=gib, cell=markdown_cell)
 
 
 # ------------------------------------------------------------ from a render

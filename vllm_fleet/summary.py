@@ -125,22 +125,25 @@ def money(amount) -> str:
 
 def model_cost_per_day(row: PlanSummary, prices: Mapping[str, Any]) -> str:
     """The model's cost per day, or '-' when its GPU type has no price."""
+    from .capacity.cost import value_range
+
     cost = next(iter(stack_costs({"model": row}, prices).values()))
     if cost.max_cost is None:
         return "-"
-    return money(cost.max_cost) if cost.min_cost == cost.max_cost else f"{money(cost.min_cost)}..{money(cost.max_cost)}"
+    return value_range(cost.min_cost, cost.max_cost, money)
 
 
 def stack_total_line(models: Mapping[str, PlanSummary], prices: Mapping[str, Any]) -> str:
     """"40 H100-80GB-SXM, 960 GPU-hours/day, $2,390.40/day": what the stack requests and costs per day."""
+    from .capacity.cost import value_range
+
     costs = list(stack_costs(models, prices).values())
-    show = lambda low, high, fmt: fmt(low) if low == high else f"{fmt(low)}..{fmt(high)}"  # noqa: E731
-    gpus = ", ".join(show(c.min_gpus, c.max_gpus, str) + f" {c.accelerator}" for c in costs)
-    hours = show(sum(c.min_gpu_hours for c in costs), sum(c.max_gpu_hours for c in costs), lambda n: f"{n:,}")
+    gpus = ", ".join(value_range(c.min_gpus, c.max_gpus, str) + f" {c.accelerator}" for c in costs)
+    hours = value_range(sum(c.min_gpu_hours for c in costs), sum(c.max_gpu_hours for c in costs), lambda n: f"{n:,}")
     priced = [c for c in costs if c.price is not None]
     line = f"{gpus}; {hours} GPU-hours/day"
     if priced:
-        line += "; " + show(sum(c.min_cost for c in priced), sum(c.max_cost for c in priced), money) + "/day"
+        line += "; " + value_range(sum(c.min_cost for c in priced), sum(c.max_cost for c in priced), money) + "/day"
     unpriced = [c.accelerator for c in costs if c.price is None]
     if unpriced:
         line += f" (no price per GPU-hour for {', '.join(unpriced)}: set vllm-fleet:pricing)"

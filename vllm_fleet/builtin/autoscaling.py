@@ -21,29 +21,25 @@ from typing import Annotated, Any, ClassVar, Literal, Optional
 
 from pydantic import Field
 
+from ..constants import HOSTNAME_PATTERN, MAX_REPLICAS
 from ..sdk import ModelPlan, ObjectSpec, PlanError, PluginSettings, ReplicaRange, selector_labels
 
 KEDA_API = "keda.sh/v1alpha1"
 HTTP_ADDON_API = "http.keda.sh/v1beta1"
 LWS_KIND = "LeaderWorkerSet"
 STATEFULSETS_WORKLOAD = "statefulsets"
-#: One replica of the scale target is one group; KEDA's largest useful range is the plan's limit.
-MAX_GROUPS = 1024
 #: Time for the scheduler (and a node autoscaler) to place a woken group, added to the startup budget.
 SCHEDULING_ALLOWANCE_SECONDS = 300
 #: Scaler errors in a row after which KEDA stops trusting the metric and keeps the current group count.
 FALLBACK_FAILURES = 3
 _DURATION = r"^[1-9][0-9]*(s|m|h)$"
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-#: A host name, or a wildcard for its subdomains ("*.example.com"); never the catch-all "*",
-#: which would send every unmatched host of the cluster-wide interceptor to this model.
-_HOST = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
 Metric = Literal["requestsWaiting", "kvCacheUsage", "timeToFirstToken"]
 #: How each metric reaches the HPA: a per-group average (the sum over leaders divided by the groups)
 #: or, for a latency, the value itself against the objective (desired = current × value / objective).
 METRIC_TYPES: dict[str, str] = {"requestsWaiting": "AverageValue", "kvCacheUsage": "AverageValue", "timeToFirstToken": "Value"}
-#: The vLLM series each metric reads (names as vLLM 0.33 exports them; tests check them against vllm-metrics.json).
+#: The vLLM series each metric reads (names as vLLM 0.33 exports them; tests check the queries against vllm-metrics.json).
 METRIC_SERIES: dict[str, str] = {
     "requestsWaiting": "vllm:num_requests_waiting",
     "kvCacheUsage": "vllm:kv_cache_usage_perc",
@@ -68,7 +64,7 @@ class ScaleStep(PluginSettings):
         ge=0, le=3600, description="The HPA acts on the most cautious recommendation of this window (HPA stabilizationWindowSeconds)."
     )
     max_groups: Optional[int] = Field(
-        None, ge=1, le=MAX_GROUPS, description="At most this many whole groups per `periodSeconds` (an HPA `Pods` policy); none: the HPA's default."
+        None, ge=1, le=MAX_REPLICAS, description="At most this many whole groups per `periodSeconds` (an HPA `Pods` policy); none: the HPA's default."
     )
     period_seconds: int = Field(60, ge=1, le=1800, description="The window `maxGroups` applies to.")
 
@@ -99,7 +95,7 @@ class ScaleToZero(PluginSettings):
         600, ge=1, le=7 * 24 * 3600,
         description="How long vLLM may take to send response headers once it has the request (a non-streamed answer sends them at the end).",
     )
-    hosts: list[Annotated[str, Field(pattern=_HOST, max_length=253)]] = Field(
+    hosts: list[Annotated[str, Field(pattern=HOSTNAME_PATTERN, max_length=253)]] = Field(
         default_factory=list,
         description="More Host header values routed to this model (e.g. an external name your ingress sends to the interceptor).",
     )
@@ -107,8 +103,8 @@ class ScaleToZero(PluginSettings):
 
 
 class AutoscalingSettings(PluginSettings):
-    min_replicas: int = Field(1, ge=0, le=MAX_GROUPS, description="Fewest groups; 0 only with scaleToZero.")
-    max_replicas: int = Field(ge=1, le=MAX_GROUPS, description="Most groups; each takes TP×PP GPUs.")
+    min_replicas: int = Field(1, ge=0, le=MAX_REPLICAS, description="Fewest groups; 0 only with scaleToZero.")
+    max_replicas: int = Field(ge=1, le=MAX_REPLICAS, description="Most groups; each takes TP×PP GPUs.")
     metric: Optional[Metric] = Field(
         None,
         description="vLLM's load signal: requestsWaiting (queued requests per group), kvCacheUsage (0-1 per group) or "
@@ -216,14 +212,12 @@ def metric_query(settings: AutoscalingSettings, plan: ModelPlan) -> str:
     KEDA's fallback keeps the current groups instead of reading "no load".
     """
     leaders = leader_selector(plan)
+    series = f"{METRIC_SERIES[settings.metric]}{{{leaders}}}"
     if settings.metric == "requestsWaiting":
-        return f"sum(vllm:num_requests_waiting{{{leaders}}})"
+        return f"sum({series})"
     if settings.metric == "kvCacheUsage":
-        return f"sum(avg by (pod) (vllm:kv_cache_usage_perc{{{leaders}}}))"
-    quantile = (
-        f"histogram_quantile({settings.quantile:g}, sum by (le) "
-        f"(rate(vllm:time_to_first_token_seconds_bucket{{{leaders}}}[{settings.window}])))"
-    )
+        return f"sum(avg by (pod) ({series}))"
+    quantile = f"histogram_quantile({settings.quantile:g}, sum by (le) (rate({series}[{settings.window}])))"
     # No request in the window makes the quantile NaN: read it as 0 while the model is scraped, stay empty when not.
     return f"({quantile} > 0) or (sum(vllm:num_requests_running{{{leaders}}}) * 0)"
 

@@ -31,6 +31,7 @@ from ..constants import (
     EPP_GRPC_PORT,
     EPP_IMAGE,
     EPP_METRICS_PORT,
+    HOSTNAME_PATTERN,
     LABEL_COMPONENT,
     LABEL_INSTANCE,
     LABEL_NAME,
@@ -52,7 +53,7 @@ PICKER_CONFIG_DIR = "/config"
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 #: Gateway API Duration (GEP-2257): 1h, 300s, 500ms, 1h30m.
 _DURATION = r"^([0-9]{1,5}(h|m|s|ms)){1,4}$"
-_HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_HOSTNAME = re.compile(HOSTNAME_PATTERN)
 
 
 # ------------------------------------------------------------------ settings

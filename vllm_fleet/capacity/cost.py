@@ -111,7 +111,8 @@ def _money(amount: Decimal) -> str:
     return f"{sign}${abs(amount):,.2f}"
 
 
-def _range(low, high, show) -> str:
+def value_range(low, high, show) -> str:
+    """`show(low)`, or `show(low)..show(high)` for a range (an autoscaled model's GPUs, hours, cost)."""
     return show(low) if low == high else f"{show(low)}..{show(high)}"
 
 
@@ -136,10 +137,10 @@ def cost_delta(before: Mapping[str, AcceleratorCost], after: Mapping[str, Accele
         if low == 0 and high == 0:
             continue
         price = (new or old).price
-        gpus = _range(low, high, _gpus)
+        gpus = value_range(low, high, _gpus)
         if price is None:
             lines.append(f"{gpus} {name} (no price per GPU-hour set for {name})")
             continue
-        daily = _range(_cents(low * HOURS_PER_DAY * price), _cents(high * HOURS_PER_DAY * price), _money)
+        daily = value_range(_cents(low * HOURS_PER_DAY * price), _cents(high * HOURS_PER_DAY * price), _money)
         lines.append(f"{gpus} {name} → {daily}/day")
     return lines

@@ -113,6 +113,11 @@ def product_label(accelerator: str) -> Optional[str]:
     return PRODUCT_LABELS.get(gpu.name) if gpu else None
 
 
+def mig_profile(gpu_resource: str) -> Optional[str]:
+    """'mig-1g.10gb' for the MIG resource `nvidia.com/mig-1g.10gb`; None for a whole GPU."""
+    return gpu_resource.split("/", 1)[1] if MIG_RESOURCE.match(gpu_resource) else None
+
+
 def mig_memory_bytes(resource: str) -> Optional[int]:
     """The memory of a MIG resource name (`nvidia.com/mig-1g.10gb` → 10 GiB), None when it is no MIG resource."""
     match = MIG_RESOURCE.match(resource.strip())
