@@ -42,18 +42,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vllm_fleet.vllm_args.schema import SNAPSHOT_DIR, extract_schema  # noqa: E402
+from vllm_fleet.vllm_args.schema import SNAPSHOT_DIR  # noqa: E402
 
 WHEEL_CACHE = Path(os.environ.get("VLLM_FLEET_WHEEL_CACHE", Path.home() / ".cache" / "vllm-fleet" / "wheels"))
 
 
 def current_schema(version: str) -> dict:
     """The schema of the vLLM this interpreter imports."""
-    from vllm.config import VllmConfig
+    from vllm_fleet.vllm_args.live import schema_data
 
-    from vllm_fleet.vllm_args.live import serve_parser
-
-    return extract_schema(serve_parser(), VllmConfig, version)
+    return schema_data(version)
 
 
 def render_json(schema: dict) -> str:

@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import yaml
 
-from .project_copy import copy_program
+from .project_copy import commit_all, copy_program, git_command
 from .render import PICTURES_DIR
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -107,8 +107,7 @@ def _cli(*argv: str) -> tuple[int, str, str]:
 
 
 def _git(repo: Path, *args: str) -> None:
-    identity = ("-c", "user.name=docs", "-c", "user.email=docs@localhost", "-c", "commit.gpgsign=false")
-    subprocess.run(["git", "-C", str(repo), *identity, *args], check=True, capture_output=True)
+    subprocess.run([*git_command(repo), *args], check=True, capture_output=True)
 
 
 class Runs:
@@ -140,9 +139,7 @@ class Runs:
     def sample_pr(self) -> Path:
         """A git repository: the stacks as shipped at origin/main, the sample PR committed on top."""
         repo = _copy_project(self.scratch / "repo")
-        _git(repo, "init", "-q")
-        _git(repo, "add", "-A")
-        _git(repo, "commit", "-qm", "main")
+        commit_all(repo, "main")
         _git(repo, "update-ref", f"refs/remotes/{BASE_REF}", "HEAD")
         _apply(repo, SAMPLE_PR)
         _git(repo, "commit", "-qam", "the sample PR")

@@ -362,10 +362,7 @@ def _replica_range(spec: ModelSpec, plan: ModelPlan) -> ModelPlan:
     first = scalers[0]
     if len(scalers) > 1:
         raise PlanError(("type",), f"{scalers[1].plugin.name!r} and {key_path(first.path, '')} ({first.plugin.name}) both scale this model; keep one", root=scalers[1].path)
-    try:
-        scaling: ReplicaRange = getattr(first.plugin, REPLICA_RANGE_HOOK)(first.settings, plan)
-    except PlanError as error:
-        raise PlanError(error.field, error.message, root=first.path) from None
+    scaling: ReplicaRange = _addon_call(first, getattr(first.plugin, REPLICA_RANGE_HOOK), first.settings, plan)
     low, high = scaling.minimum, scaling.maximum
     if "replicas" in spec.config.model_fields_set:
         raise PlanError(

@@ -28,9 +28,15 @@ def copy_program(destination: Path, extra: tuple[str, ...] = (), source_dir: Pat
     return destination
 
 
+def git_command(repo: Path) -> list[str]:
+    """`git -C repo` as a throwaway identity that never signs (a user's signing setup must not prompt)."""
+    identity = ["-c", "user.name=vllm-fleet", "-c", "user.email=vllm-fleet@localhost.invalid", "-c", "commit.gpgsign=false"]
+    return ["git", *identity, "-C", str(repo)]
+
+
 def commit_all(repo: Path, message: str, *, branch: str = "main") -> None:
     """`git init` (if needed), add everything and commit, as a throwaway identity."""
-    git = ["git", "-c", "user.name=vllm-fleet", "-c", "user.email=vllm-fleet@localhost.invalid", "-C", str(repo)]
+    git = git_command(repo)
     if not (repo / ".git").exists():
         subprocess.run([*git, "init", "-q", "-b", branch], check=True)
     subprocess.run([*git, "add", "-A"], check=True)

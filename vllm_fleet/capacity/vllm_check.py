@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from ..vllm_args.live import vllm_log_level
 from .memory import CapacityIssue
 
 #: Environment variables that keep transformers and huggingface_hub off the network.
@@ -104,15 +105,12 @@ def _offline_and_quiet() -> Iterator[None]:
 
     saved_env = {name: os.environ.get(name) for name in OFFLINE_ENV}
     saved_offline = hub.HF_HUB_OFFLINE
-    vllm_logger = logging.getLogger("vllm")
-    saved_level = vllm_logger.level
     os.environ.update({name: "1" for name in OFFLINE_ENV})
     hub.HF_HUB_OFFLINE = True
-    vllm_logger.setLevel(logging.CRITICAL)  # config-parse retries log errors the finding already words
     try:
-        yield
+        with vllm_log_level(logging.CRITICAL):  # config-parse retries log errors the finding already words
+            yield
     finally:
-        vllm_logger.setLevel(saved_level)
         hub.HF_HUB_OFFLINE = saved_offline
         for name, value in saved_env.items():
             if value is None:

@@ -12,8 +12,9 @@ import importlib
 import importlib.metadata
 import importlib.util
 import logging
+from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from .schema import ArgSchema, extract_schema
 
@@ -74,21 +75,34 @@ def parse(argv: list[str]) -> Any:
 
     # vLLM logs its own warnings (duplicate keys, deprecations) while parsing; the pods will show them,
     # the render's output should not.
+    with vllm_log_level(logging.ERROR):
+        try:
+            namespace = serve_parser().parse_args(argv)
+            return AsyncEngineArgs.from_cli_args(namespace)
+        except (ValueError, TypeError) as error:
+            raise ParserError(f"vLLM rejects it: {error}") from None
+
+
+@contextmanager
+def vllm_log_level(level: int) -> Iterator[None]:
+    """vLLM's logger at `level` for a while: it would log what the caller reports in its own words."""
     vllm_logger = logging.getLogger("vllm")
-    level, vllm_logger.level = vllm_logger.level, logging.ERROR
+    saved = vllm_logger.level
+    vllm_logger.setLevel(level)
     try:
-        namespace = serve_parser().parse_args(argv)
-        return AsyncEngineArgs.from_cli_args(namespace)
-    except (ValueError, TypeError) as error:
-        raise ParserError(f"vLLM rejects it: {error}") from None
+        yield
     finally:
-        vllm_logger.level = level
+        vllm_logger.setLevel(saved)
+
+
+def schema_data(version: str) -> dict[str, Any]:
+    """The argument schema of the installed vLLM's serve parser (what scripts/vllm_arg_schema.py snapshots)."""
+    from vllm.config import VllmConfig
+
+    return extract_schema(serve_parser(), VllmConfig, version)
 
 
 @lru_cache(maxsize=1)
 def live_schema() -> ArgSchema:
     """The installed vLLM's schema, read from its parser (the same reader as the snapshot script)."""
-    from vllm.config import VllmConfig
-
-    version = installed_version() or "unknown"
-    return ArgSchema.from_dict(extract_schema(serve_parser(), VllmConfig, version))
+    return ArgSchema.from_dict(schema_data(installed_version() or "unknown"))
