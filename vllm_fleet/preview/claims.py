@@ -163,9 +163,10 @@ def claims_in(snapshot: Optional[Snapshot], namespace: Optional[str]) -> list[st
             for resource in snapshot.resources.values():
                 if resource.namespace != namespace:
                     continue
-                for volume in resource.pod_template.get("spec", {}).get("volumes", []):
-                    if volume.get("name") == WEIGHTS_VOLUME and "persistentVolumeClaim" in volume:
-                        names.add(volume["persistentVolumeClaim"]["claimName"])
+                for _, template in resource.pod_templates:
+                    for volume in template.get("spec", {}).get("volumes", []):
+                        if volume.get("name") == WEIGHTS_VOLUME and "persistentVolumeClaim" in volume:
+                            names.add(volume["persistentVolumeClaim"]["claimName"])
     return sorted(names)
 
 

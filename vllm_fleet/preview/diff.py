@@ -24,8 +24,14 @@ from ..constants import LABEL_COMPONENT, LABEL_INSTANCE
 from ..render import INDEX_FILE, OUTPUTS_FILE
 from .rules import forces_replacement
 
-#: Kinds whose spec holds a pod template.
-POD_KINDS = ("StatefulSet", "Deployment", "DaemonSet", "ReplicaSet", "Job", "CronJob")
+_SPEC_TEMPLATE = (("spec", "template"),)
+#: Where each workload kind keeps the pod templates it runs. A LeaderWorkerSet's leader runs the worker
+#: template when it has no leaderTemplate of its own (leaderworkerset.x-k8s.io/v1).
+POD_TEMPLATE_PATHS: Mapping[str, tuple[tuple[str, ...], ...]] = {
+    **dict.fromkeys(("StatefulSet", "Deployment", "DaemonSet", "ReplicaSet", "Job"), _SPEC_TEMPLATE),
+    "CronJob": (("spec", "jobTemplate", "spec", "template"),),
+    "LeaderWorkerSet": (("spec", "leaderWorkerTemplate", "leaderTemplate"), ("spec", "leaderWorkerTemplate", "workerTemplate")),
+}
 #: Resource options worth reporting when they change (they show in `pulumi preview` too).
 OPTIONS = (("protect", "protect"), ("retainOnDelete", "retain_on_delete"), ("deleteBeforeReplace", "delete_before_replace"))
 
@@ -72,12 +78,27 @@ class Resource:
         return meta.get("name") if self.kind == "Namespace" else meta.get("namespace")
 
     @property
-    def pod_template(self) -> Mapping[str, Any]:
-        """The pod a workload creates (metadata + spec); empty for other kinds."""
-        spec = (self.manifest or {}).get("spec", {})
-        if self.kind == "CronJob":
-            spec = spec.get("jobTemplate", {}).get("spec", {})
-        return spec.get("template", {}) if self.kind in POD_KINDS else {}
+    def pod_templates(self) -> tuple[tuple[tuple[str, ...], Mapping[str, Any]], ...]:
+        """Every pod template the workload runs (metadata + spec), with its path; none for other kinds.
+
+        Readers of pods (which ConfigMaps they mount, which claim holds their
+        weights, which annotation rolls them) must see a LeaderWorkerSet's
+        leader and workers as they see a StatefulSet's pods, and report each
+        change at the path where the template is written.
+        """
+        found = []
+        for path in POD_TEMPLATE_PATHS.get(self.kind, ()):
+            template: Any = self.manifest or {}
+            for key in path:
+                template = template.get(key) if isinstance(template, dict) else None
+            if isinstance(template, dict):
+                found.append((path, template))
+        return tuple(found)
+
+    def under_pod_template(self, path: str) -> bool:
+        """Whether a changed field (`spec.template.spec.containers[0].image`) is, or lies in, one of the pod templates."""
+        prefixes = [format_path(prefix) for prefix in POD_TEMPLATE_PATHS.get(self.kind, ())]
+        return any(path == prefix or path.startswith(f"{prefix}.") for prefix in prefixes)
 
     @property
     def labels(self) -> Mapping[str, str]:

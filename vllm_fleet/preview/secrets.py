@@ -22,13 +22,14 @@ from ..constants import API_KEY_SECRET
 from ..errors import CONFIG_NAMESPACE
 from ..render import REDACTED
 from ..secret_fingerprint import ANNOTATION_API_KEY_FINGERPRINT
-from .diff import FieldChange, Snapshot, format_path
+from .diff import FieldChange, Resource, Snapshot, format_path
 from .findings import Finding, Hazard, Severity
 from .rules import forces_replacement
 
 API_KEY_CONFIG = f"{CONFIG_NAMESPACE}:apiKey"
 CHANGED = "[secret, changed]"
-FINGERPRINT_ANNOTATION_PATH = ("spec", "template", "metadata", "annotations", ANNOTATION_API_KEY_FINGERPRINT)
+#: Where a pod template carries the API key's fingerprint, under the template's own path.
+FINGERPRINT_ANNOTATION_PATH = ("metadata", "annotations", ANNOTATION_API_KEY_FINGERPRINT)
 
 
 def ciphertext_fingerprints(stack_file: Path, project: str) -> dict[str, str]:
@@ -68,6 +69,17 @@ def _secret_holds(name: str, rotated: list[str]) -> bool:
     return any(key != API_KEY_CONFIG for key in rotated)
 
 
+def _fingerprint_changes(resource: Resource) -> list[FieldChange]:
+    """Each pod template that carries the API key's fingerprint (a StatefulSet head, a LeaderWorkerSet leader) rolls."""
+    changes = []
+    for template_path, template in resource.pod_templates:
+        annotations = template.get("metadata", {}).get("annotations", {})
+        if ANNOTATION_API_KEY_FINGERPRINT in annotations:
+            path = format_path(template_path + FINGERPRINT_ANNOTATION_PATH)
+            changes.append(FieldChange(path, annotations[ANNOTATION_API_KEY_FINGERPRINT], CHANGED))
+    return changes
+
+
 def hidden_changes(base: Optional[Snapshot], head: Optional[Snapshot]) -> dict[str, tuple[FieldChange, ...]]:
     """Per URN, the changes a rotation makes that both renders redact."""
     rotated = rotated_keys(base, head)
@@ -82,9 +94,8 @@ def hidden_changes(base: Optional[Snapshot], head: Optional[Snapshot]) -> dict[s
             for field in ("data", "stringData"):
                 for path in _redacted_paths(resource.manifest.get(field), (field,)):
                     changes.append(FieldChange(format_path(path), REDACTED, CHANGED, forces_replacement("Secret", path)))
-        annotations = resource.pod_template.get("metadata", {}).get("annotations", {})
-        if API_KEY_CONFIG in rotated and ANNOTATION_API_KEY_FINGERPRINT in annotations:
-            changes.append(FieldChange(format_path(FINGERPRINT_ANNOTATION_PATH), annotations[ANNOTATION_API_KEY_FINGERPRINT], CHANGED))
+        if API_KEY_CONFIG in rotated:
+            changes += _fingerprint_changes(resource)
         if changes:
             hidden[urn] = tuple(changes)
     return hidden

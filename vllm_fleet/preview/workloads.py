@@ -25,7 +25,8 @@ def _model(step: Step) -> str:
 
 
 def _template_changes(step: Step) -> list:
-    return [change for change in step.changes if change.path.startswith("spec.template.")]
+    """The changes inside the step's pod templates (a StatefulSet's `spec.template`, a LeaderWorkerSet's two)."""
+    return [change for change in step.changes if step.resource.under_pod_template(change.path)]
 
 
 def stateful_set_finding(step: Step, head_models: Mapping[str, Any]) -> Optional[Finding]:
@@ -234,13 +235,14 @@ def readers(snapshot: Optional[Snapshot], target: Resource) -> list[Resource]:
     name = (target.manifest or {}).get("metadata", {}).get("name")
     return [
         r for r in snapshot.resources.values()
-        if r.pod_template and r.namespace == target.namespace and name in set(_names_referenced(r.pod_template, target.kind))
+        if r.namespace == target.namespace
+        and any(name in set(_names_referenced(template, target.kind)) for _, template in r.pod_templates)
     ]
 
 
 def replaced_config_findings(steps: list[Step], head: Optional[Snapshot]) -> list[Finding]:
     """A ConfigMap or Secret replaced for its data: what Pulumi does, and which pods see the new content."""
-    rolling = {step.urn for step in steps if step.resource.pod_template and _template_changes(step)}
+    rolling = {step.urn for step in steps if _template_changes(step)}
     findings = []
     for step in steps:
         if step.op is not Op.REPLACE or step.kind not in REFERENCES or step.resource.component == FETCH_COMPONENT:
