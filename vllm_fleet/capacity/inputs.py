@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 
 from ..quantity import parse_quantity
 from ..strict import StrictModel
+from ..vllm_args.snapshot_parser import human_readable_int
 from .architecture import ModelArchitecture
 from .memory import DEFAULT_UTILIZATION
 from .model_info import CapacityInputError, ModelInfo, catalog, catalog_architecture, load_config_json
@@ -69,24 +70,19 @@ def accelerator_from_labels(node_selector: Mapping[str, str]) -> Optional[str]:
     return node_selector.get(GPU_PRODUCT_LABEL)
 
 
-#: vLLM's human-readable token counts (`vllm/utils/argparse_utils.py`): 32k = 32000, 32K = 32768, 25.6k = 25600.
-HUMAN_READABLE_INT = re.compile(r"(\d+(?:\.\d+)?)([kmgt])|(\d+)([KMGT])")
-DECIMAL_SUFFIX = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
-BINARY_SUFFIX = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+#: The token counts vLLM reads (`human_readable_int`): 32k = 32000, 32K = 32768, 25.6k = 25600; no decimals with K.
+HUMAN_READABLE_INT = re.compile(r"\d+(?:\.\d+)?[kmgt]|\d+[KMGT]")
 
 
 def _tokens(key: str, value: Any) -> Optional[int]:
     """A token count as vLLM reads it; None for `auto`/-1 (vLLM picks the length)."""
     text = "" if isinstance(value, bool) else str(value).strip()
-    match = HUMAN_READABLE_INT.fullmatch(text)
     if text == "-1" or text.lower() == "auto":
         return None
     if text.isdigit() and int(text) > 0:
         return int(text)
-    if match and match[1]:
-        return int(float(match[1]) * DECIMAL_SUFFIX[match[2]])
-    if match:
-        return int(match[3]) * BINARY_SUFFIX[match[4]]
+    if HUMAN_READABLE_INT.fullmatch(text):
+        return human_readable_int(text)
     raise CapacityInputError(
         f"engineArgs.{key}: must be a positive number of tokens (8192, 32k, 32K or auto), got {value!r}"
     )

@@ -35,7 +35,7 @@ _DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 _BINARY = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 
-def _human_readable_int(text: str) -> int:
+def human_readable_int(text: str) -> int:
     """vLLM's `human_readable_int`: 1k = 1000, 1K = 1024, 25.6k = 25600; no decimals with K/M/G/T."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmMgGtT])", text.strip())
     if not match:
@@ -49,7 +49,7 @@ def _human_readable_int(text: str) -> int:
 
 
 def _human_readable_int_or_auto(text: str) -> int:
-    return -1 if text.strip() in ("-1",) or text.strip().lower() == "auto" else _human_readable_int(text)
+    return -1 if text.strip() in ("-1",) or text.strip().lower() == "auto" else human_readable_int(text)
 
 
 _CONVERTERS: dict[str, Callable[[str], Any]] = {
@@ -59,7 +59,7 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "json": _json,
     "dataclass": _json,
     "dict_or_str": _dict_or_str,
-    "human_readable_int": _human_readable_int,
+    "human_readable_int": human_readable_int,
     "human_readable_int_or_auto": _human_readable_int_or_auto,
     "lower_underscore": lambda text: text.lower().replace("-", "_"),
     "opaque": str,
