@@ -88,10 +88,10 @@ def _scripts(renders):
             for key, text in obj.get("data", {}).items():
                 if key.endswith(".sh"):
                     yield f"{name}:{key}", text
-        if obj["kind"] == "StatefulSet":
-            for container in obj["spec"]["template"]["spec"].get("initContainers", []):
+        for pod, template in pod_templates([obj]):
+            for container in template["spec"].get("initContainers", []):
                 if container["command"][:2] == ["/bin/bash", "-c"]:
-                    yield f"{name}:{container['name']}", container["command"][2]
+                    yield f"{stack} {pod}:{container['name']}", container["command"][2]
 
 
 def test_scripts_parse_and_are_shellcheck_clean(renders, tmp_path):
