@@ -18,10 +18,10 @@ import pytest
 from vllm_fleet.cli import plan_table
 from vllm_fleet.render import load_project, render_stack, write_render
 from .dataplane_support import ALLUXIO, PROJECT, SRIOV, WHEREABOUTS, config, model, pod_templates, render, secret
+from .monitoring_support import K8S_VERSION
 from .test_caches import JINDO, JUICEFS
 from .test_networks import RDMA_FABRICS
 
-K8S_VERSION = "1.33"
 CORE_GROUPS = ("v1", "apps/v1", "batch/v1")
 STACKS = load_project(PROJECT).stacks()
 

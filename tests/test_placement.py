@@ -8,8 +8,6 @@ field the API server would drop fails here.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import kubernetes_validate
@@ -19,7 +17,7 @@ import yaml
 from vllm_fleet.cli import plan_table
 from vllm_fleet.plan import summarize
 from .dataplane_support import SRIOV, as_pod, config, env_of, issues, model, named, of_kind, one_issue, plan, pod_templates, render
-from .test_monitoring import K8S_VERSION, VALIDATE_CRS
+from .monitoring_support import K8S_VERSION, validate_crs
 
 RACK = "topology.acme.com/rack"
 LWS = {"type": "leaderworkerset"}
@@ -144,7 +142,7 @@ def test_placed_leaderworkersets_match_the_upstream_crd(placed, tmp_path):
     documents = of_kind(placed, "LeaderWorkerSet")
     assert len(documents) == 2
     (tmp_path / "lws.yaml").write_text(yaml.safe_dump_all(documents))
-    result = subprocess.run([sys.executable, str(VALIDATE_CRS), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    result = validate_crs(tmp_path)
     assert result.returncode == 0 and "FAIL" not in result.stdout, result.stdout + result.stderr
 
 

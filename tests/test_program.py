@@ -16,8 +16,7 @@ from vllm_fleet.render import render_stack, write_render
 
 from .conftest import PROJECT_DIR, STACKS, objects_of, tool, with_model
 from .dataplane_support import pod_templates
-
-KUBERNETES_VERSION = "1.33"
+from .monitoring_support import K8S_VERSION
 
 
 def test_every_environment_has_a_stack():
@@ -35,7 +34,7 @@ def test_objects_pass_strict_kubernetes_validation(rendered):
     core = [obj for obj in rendered.objects() if "." not in obj["apiVersion"].split("/")[0] or obj["apiVersion"].startswith(("apps/", "batch/", "policy/", "networking.k8s.io/"))]
     assert core, "a stack renders core objects"
     for obj in core:
-        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
 
 def _gpus(template: dict) -> int:

@@ -9,8 +9,6 @@ that runs both workloads.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import replace
 from typing import Any
 
@@ -35,10 +33,9 @@ from vllm_fleet.render import write_render
 
 from .conftest import STACKS
 from .dataplane_support import as_pod, config, issues, model, named, of_kind, one_issue, plan, pod_templates, render
-from .test_monitoring import VALIDATE_CRS
+from .monitoring_support import K8S_VERSION, validate_crs
 
 LWS = {"type": "leaderworkerset"}
-K8S_VERSION = "1.33"
 TIERS = {"serving": {"value": 100000}, "best-effort": {"value": 100, "preemptionPolicy": "Never"}}
 SINGLE = {"parallelism": {"tensor": 2}}
 
@@ -152,7 +149,7 @@ def test_every_multi_pod_group_of_staging_and_prod_is_a_volcano_gang(scheduled):
 @pytest.mark.parametrize("stack", [*SCHEDULER_STACKS, "prod"])
 def test_scheduler_objects_match_their_upstream_crds(scheduled, stack, tmp_path):
     write_render(scheduled[stack], tmp_path / "out")
-    result = subprocess.run([sys.executable, str(VALIDATE_CRS), str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    result = validate_crs(tmp_path / "out")
     assert result.returncode == 0, result.stdout + result.stderr
     checked = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("OK ")}
     scheduling = {f"{o['kind']}/{o['metadata']['name']}" for o in scheduled[stack].objects() if o["kind"] in ("PodGroup", "LeaderWorkerSet")}
@@ -176,7 +173,7 @@ def test_the_crd_check_rejects_a_broken_pod_group(scheduled, tmp_path):
     write_render(scheduled["coscheduling"], tmp_path / "out")
     [path] = (tmp_path / "out").rglob("podgroup-sts-group.yaml")
     path.write_text(path.read_text().replace("minMember: 3", "minMember: 0"))
-    result = subprocess.run([sys.executable, str(VALIDATE_CRS), str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    result = validate_crs(tmp_path / "out")
     assert result.returncode == 1 and "minMember" in result.stdout, result.stdout
 
 
