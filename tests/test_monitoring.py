@@ -27,7 +27,7 @@ from vllm_fleet.names import image_tag
 from .dataplane_support import PROJECT, config, model, plan
 # VALIDATE_CRS is re-exported: test_autoscaling imports it from here.
 from .monitoring_support import K8S_VERSION, VALIDATE_CRS, full_object, ray_plan_with_fetch_and_cache, validate_crs  # noqa: F401
-from .vllm_metrics import METRICS_FILE, unknown_labels, unknown_metrics, vllm_metrics_in
+from .vllm_metrics import exported_samples, metrics_file, unknown_labels, unknown_metrics, vllm_metrics_in
 
 # grafana-operator's GrafanaDashboard schema, vendored (see its SOURCES.md): the shared folder lacks it.
 GRAFANA_SCHEMAS = PROJECT / "tests" / "fixtures" / "crd-schemas"
@@ -319,10 +319,6 @@ def test_no_dashboard_when_every_model_opts_out():
 # ------------------------------------------------------------------ vLLM metric names
 
 
-def _metrics_file() -> dict:
-    return json.loads(METRICS_FILE.read_text())
-
-
 def _all_queries() -> list[str]:
     plans = _plans()
     rules = [r["expr"] for p in plans for r in alert_rules(MonitoringSettings(), p)]
@@ -331,13 +327,13 @@ def _all_queries() -> list[str]:
 
 
 def test_the_metrics_file_is_for_the_vllm_version_the_image_pins():
-    assert _metrics_file()["vllm_version"] == image_tag(DEFAULT_IMAGE).lstrip("v")
+    assert metrics_file()["vllm_version"] == image_tag(DEFAULT_IMAGE).lstrip("v")
 
 
 def test_every_vllm_metric_in_rules_and_panels_is_one_vllm_exports():
     assert vllm_metrics_in(_all_queries()), "the queries name vLLM metrics"
     unknown = unknown_metrics(_all_queries())
-    assert not unknown, f"not exported by vLLM {_metrics_file()['vllm_version']}: {sorted(unknown)}"
+    assert not unknown, f"not exported by vLLM {metrics_file()['vllm_version']}: {sorted(unknown)}"
 
 
 def test_every_label_matched_on_a_vllm_metric_is_one_it_has_or_the_scrape_adds():
@@ -379,7 +375,7 @@ def test_the_ksm_extraction_script_reads_the_documented_tables(tmp_path):
 
 
 def test_the_name_check_catches_a_metric_vllm_does_not_export():
-    exported = {s for m in _metrics_file()["metrics"].values() for s in m["samples"]}
+    exported = exported_samples()
     assert "vllm:num_requests_swapped" not in exported, "removed in the V1 engine"
     assert "vllm:prompt_tokens" not in exported, "a counter is exposed as vllm:prompt_tokens_total"
 
