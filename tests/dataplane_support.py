@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import shutil
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional, Union
 
 import pytest
 import yaml
@@ -106,6 +106,29 @@ def named(render_: Render, kind: str, name: str) -> dict[str, Any]:
 
 def pod_spec(statefulset: dict[str, Any]) -> dict[str, Any]:
     return statefulset["spec"]["template"]["spec"]
+
+
+def pod_templates(source: Union[Render, Iterable[dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """(`StatefulSet/x` or `LeaderWorkerSet/x leader|worker`, pod template) for every workload pod template.
+
+    One list for the checks on pods, so a model that moves from StatefulSets to
+    a LeaderWorkerSet (a one-pod LWS group has only its worker template) stays checked.
+    """
+    objects = source.objects() if isinstance(source, Render) else source
+    found = []
+    for obj in objects:
+        name = f"{obj['kind']}/{obj['metadata']['name']}"
+        if obj["kind"] == "StatefulSet":
+            found.append((name, obj["spec"]["template"]))
+        elif obj["kind"] == "LeaderWorkerSet":
+            template = obj["spec"]["leaderWorkerTemplate"]
+            found += [(f"{name} {role}", template[f"{role}Template"]) for role in ("leader", "worker") if f"{role}Template" in template]
+    return found
+
+
+def as_pod(template: dict[str, Any]) -> dict[str, Any]:
+    """A pod template as a Pod, for kubernetes-validate (which has no schema for a bare template inside a custom resource)."""
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": template["spec"]}
 
 
 def env_of(container: dict[str, Any]) -> dict[str, Any]:

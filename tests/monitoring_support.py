@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -19,10 +20,22 @@ from vllm_fleet.builtin.monitoring import ALERTS, MonitoringSettings, alert_rule
 from vllm_fleet.plan import ModelPlan
 from vllm_fleet.plugins.types import ObjectSpec
 
-from .dataplane_support import ALLUXIO, config, model, plan
+from .dataplane_support import ALLUXIO, PROJECT, config, model, plan
 
 PROMTOOL = "promtool"
 STEP_SECONDS = 60
+# The workplace's checker of custom resources against the upstream CRDs (beside the checkout, or shared).
+VALIDATE_CRS = next(
+    (path for path in (PROJECT.parent / "shared" / "tools" / "validate_crs.py", Path("/work/shared/tools/validate_crs.py")) if path.exists()),
+    PROJECT.parent / "shared" / "tools" / "validate_crs.py",
+)
+#: The Kubernetes version kubernetes-validate checks core objects against.
+K8S_VERSION = "1.33"
+
+
+def validate_crs(folder: Path, *extra: str) -> subprocess.CompletedProcess:
+    """validate_crs.py on every YAML document under `folder` (`extra`: its options, e.g. `--schemas DIR`)."""
+    return subprocess.run([sys.executable, str(VALIDATE_CRS), *extra, str(folder)], capture_output=True, text=True, timeout=120)
 
 
 def ray_plan_with_fetch_and_cache() -> ModelPlan:

@@ -17,11 +17,11 @@ import pytest
 
 from vllm_fleet.cli import plan_table
 from vllm_fleet.render import load_project, render_stack, write_render
-from .dataplane_support import ALLUXIO, PROJECT, SRIOV, WHEREABOUTS, config, model, render, secret
+from .dataplane_support import ALLUXIO, PROJECT, SRIOV, WHEREABOUTS, config, model, pod_templates, render, secret
+from .monitoring_support import K8S_VERSION
 from .test_caches import JINDO, JUICEFS
 from .test_networks import RDMA_FABRICS
 
-K8S_VERSION = "1.33"
 CORE_GROUPS = ("v1", "apps/v1", "batch/v1")
 STACKS = load_project(PROJECT).stacks()
 
@@ -88,10 +88,10 @@ def _scripts(renders):
             for key, text in obj.get("data", {}).items():
                 if key.endswith(".sh"):
                     yield f"{name}:{key}", text
-        if obj["kind"] == "StatefulSet":
-            for container in obj["spec"]["template"]["spec"].get("initContainers", []):
+        for pod, template in pod_templates([obj]):
+            for container in template["spec"].get("initContainers", []):
                 if container["command"][:2] == ["/bin/bash", "-c"]:
-                    yield f"{name}:{container['name']}", container["command"][2]
+                    yield f"{stack} {pod}:{container['name']}", container["command"][2]
 
 
 def test_scripts_parse_and_are_shellcheck_clean(renders, tmp_path):
@@ -129,10 +129,10 @@ def test_other_stacks_show_another_runtime_and_fabric(renders):
 
 
 def test_pod_resource_matches_its_attachment_in_every_render(renders):
+    checked = 0
     for stack, rendered in renders.items():
         nads = {o["metadata"]["name"]: o for o in rendered.objects() if o["kind"] == "NetworkAttachmentDefinition"}
-        for sts in (o for o in rendered.objects() if o["kind"] == "StatefulSet"):
-            template = sts["spec"]["template"]
+        for pod, template in pod_templates(rendered):
             request = template["metadata"].get("annotations", {}).get("k8s.v1.cni.cncf.io/networks")
             if not request:
                 continue
@@ -143,7 +143,9 @@ def test_pod_resource_matches_its_attachment_in_every_render(renders):
             resource = nads[name]["metadata"].get("annotations", {}).get("k8s.v1.cni.cncf.io/resourceName")
             limits = template["spec"]["containers"][0]["resources"]["limits"]
             if resource:
-                assert limits.get(resource) == len(attachments), f"{stack} {sts['metadata']['name']}"
+                assert limits.get(resource) == len(attachments), f"{stack} {pod}"
+                checked += 1
+    assert checked, "no pod requests a device-backed attachment"
 
 
 def test_plan_table_states_the_network_of_every_model(renders, tmp_path):

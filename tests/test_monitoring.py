@@ -25,15 +25,10 @@ from vllm_fleet.errors import PlanError
 from vllm_fleet.names import image_tag
 
 from .dataplane_support import PROJECT, config, model, plan
-from .monitoring_support import full_object, ray_plan_with_fetch_and_cache
-from .vllm_metrics import METRICS_FILE, unknown_labels, unknown_metrics, vllm_metrics_in
+# VALIDATE_CRS is re-exported: test_autoscaling imports it from here.
+from .monitoring_support import K8S_VERSION, VALIDATE_CRS, full_object, ray_plan_with_fetch_and_cache, validate_crs  # noqa: F401
+from .vllm_metrics import exported_samples, metrics_file, unknown_labels, unknown_metrics, vllm_metrics_in
 
-# The workplace's checker of custom resources against the upstream CRDs (beside the checkout, or shared).
-VALIDATE_CRS = next(
-    (path for path in (PROJECT.parent / "shared" / "tools" / "validate_crs.py", Path("/work/shared/tools/validate_crs.py")) if path.exists()),
-    PROJECT.parent / "shared" / "tools" / "validate_crs.py",
-)
-K8S_VERSION = "1.33"
 # grafana-operator's GrafanaDashboard schema, vendored (see its SOURCES.md): the shared folder lacks it.
 GRAFANA_SCHEMAS = PROJECT / "tests" / "fixtures" / "crd-schemas"
 COMPONENT_LABEL = "__meta_kubernetes_pod_label_app_kubernetes_io_component"
@@ -246,7 +241,7 @@ def write_all(tmp_path: Path) -> list[dict]:
 
 def test_custom_resources_match_the_upstream_crd_schemas(tmp_path):
     objects = write_all(tmp_path)
-    result = subprocess.run([sys.executable, str(VALIDATE_CRS), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    result = validate_crs(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     custom = [o for o in objects if o["apiVersion"].startswith("monitoring.coreos.com/")]
     assert f"{len(custom)} checked, 0 failed" in result.stdout
@@ -261,14 +256,12 @@ def test_a_grafana_dashboard_object_matches_the_grafana_operator_crd(tmp_path):
     assert spec.body["spec"]["instanceSelector"] == {"matchLabels": {"app": "g"}} and spec.body["spec"]["folder"] == "LLM"
     assert json.loads(spec.body["spec"]["json"])["title"] == "vLLM fleet prod"
     (tmp_path / "dashboard.yaml").write_text(yaml.safe_dump(full_object(spec, "llm-test")))
-    result = subprocess.run([sys.executable, str(VALIDATE_CRS), "--schemas", str(GRAFANA_SCHEMAS), str(tmp_path)],
-                            capture_output=True, text=True, timeout=120)
+    result = validate_crs(tmp_path, "--schemas", str(GRAFANA_SCHEMAS))
     assert result.returncode == 0 and "1 checked, 0 failed" in result.stdout, result.stdout + result.stderr
     broken = full_object(spec, "llm-test")
     del broken["spec"]["instanceSelector"]
     (tmp_path / "dashboard.yaml").write_text(yaml.safe_dump(broken))
-    result = subprocess.run([sys.executable, str(VALIDATE_CRS), "--schemas", str(GRAFANA_SCHEMAS), str(tmp_path)],
-                            capture_output=True, text=True, timeout=120)
+    result = validate_crs(tmp_path, "--schemas", str(GRAFANA_SCHEMAS))
     assert result.returncode == 1 and "instanceSelector" in result.stdout
 
 
@@ -276,7 +269,7 @@ def test_the_crd_check_can_fail(tmp_path):
     monitor = full_object(_objects()[0], "llm-test")
     monitor["spec"]["podMetricsEndpoints"][0]["portNumber"] = "http"
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(monitor))
-    result = subprocess.run([sys.executable, str(VALIDATE_CRS), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    result = validate_crs(tmp_path)
     assert result.returncode == 1 and "FAIL PodMonitor/llm-metrics" in result.stdout
 
 
@@ -326,10 +319,6 @@ def test_no_dashboard_when_every_model_opts_out():
 # ------------------------------------------------------------------ vLLM metric names
 
 
-def _metrics_file() -> dict:
-    return json.loads(METRICS_FILE.read_text())
-
-
 def _all_queries() -> list[str]:
     plans = _plans()
     rules = [r["expr"] for p in plans for r in alert_rules(MonitoringSettings(), p)]
@@ -338,13 +327,13 @@ def _all_queries() -> list[str]:
 
 
 def test_the_metrics_file_is_for_the_vllm_version_the_image_pins():
-    assert _metrics_file()["vllm_version"] == image_tag(DEFAULT_IMAGE).lstrip("v")
+    assert metrics_file()["vllm_version"] == image_tag(DEFAULT_IMAGE).lstrip("v")
 
 
 def test_every_vllm_metric_in_rules_and_panels_is_one_vllm_exports():
     assert vllm_metrics_in(_all_queries()), "the queries name vLLM metrics"
     unknown = unknown_metrics(_all_queries())
-    assert not unknown, f"not exported by vLLM {_metrics_file()['vllm_version']}: {sorted(unknown)}"
+    assert not unknown, f"not exported by vLLM {metrics_file()['vllm_version']}: {sorted(unknown)}"
 
 
 def test_every_label_matched_on_a_vllm_metric_is_one_it_has_or_the_scrape_adds():
@@ -386,7 +375,7 @@ def test_the_ksm_extraction_script_reads_the_documented_tables(tmp_path):
 
 
 def test_the_name_check_catches_a_metric_vllm_does_not_export():
-    exported = {s for m in _metrics_file()["metrics"].values() for s in m["samples"]}
+    exported = exported_samples()
     assert "vllm:num_requests_swapped" not in exported, "removed in the V1 engine"
     assert "vllm:prompt_tokens" not in exported, "a counter is exposed as vllm:prompt_tokens_total"
 

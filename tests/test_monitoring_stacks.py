@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 
 import pytest
 import yaml
@@ -15,7 +14,7 @@ from vllm_fleet.plugins import Registry
 
 from .conftest import PROJECT_DIR, objects_of
 from .dataplane_support import config, model, one_issue, render
-from .test_monitoring import VALIDATE_CRS
+from .monitoring_support import validate_crs
 
 MONITORING_KINDS = ("PodMonitor", "PrometheusRule", "NetworkPolicy")
 
@@ -63,7 +62,7 @@ def test_rendered_monitoring_objects_match_the_upstream_crds(stack_renders, tmp_
                if o["apiVersion"].startswith("monitoring.coreos.com/")]
     for index, obj in enumerate(objects):
         (tmp_path / f"{index:02d}.yaml").write_text(yaml.safe_dump(obj))
-    result = subprocess.run([sys.executable, str(VALIDATE_CRS), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    result = validate_crs(tmp_path)
     assert result.returncode == 0 and f"{len(objects)} checked, 0 failed" in result.stdout, result.stdout + result.stderr
     models = sum(len(stack_renders[stack].outputs["models"]) for stack in ("prod", "staging"))
     assert len(objects) == 2 * models >= 10, "a PodMonitor and a PrometheusRule per model of prod and staging"

@@ -8,8 +8,6 @@ field the API server would drop fails here.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import kubernetes_validate
@@ -18,8 +16,8 @@ import yaml
 
 from vllm_fleet.cli import plan_table
 from vllm_fleet.plan import summarize
-from .dataplane_support import SRIOV, config, env_of, issues, model, named, of_kind, one_issue, plan, render
-from .test_monitoring import K8S_VERSION, VALIDATE_CRS
+from .dataplane_support import SRIOV, as_pod, config, env_of, issues, model, named, of_kind, one_issue, plan, pod_templates, render
+from .monitoring_support import K8S_VERSION, validate_crs
 
 RACK = "topology.acme.com/rack"
 LWS = {"type": "leaderworkerset"}
@@ -47,12 +45,14 @@ def placed(tmp_path_factory):
 
 
 def _templates(render_, name: str) -> dict[str, dict[str, Any]]:
-    """The pod templates of a model by role: the StatefulSets' or the LeaderWorkerSet's."""
-    sets = [o for o in of_kind(render_, "StatefulSet") if o["metadata"]["name"].startswith(f"{name}-")]
-    if sets:
-        return {o["metadata"]["name"].rsplit("-", 1)[1]: o["spec"]["template"] for o in sets}
-    template = named(render_, "LeaderWorkerSet", f"{name}-group")["spec"]["leaderWorkerTemplate"]
-    return {"head": template.get("leaderTemplate", template["workerTemplate"]), "worker": template["workerTemplate"]}
+    """The pod templates of a model by role (head, worker): the StatefulSets' or the LeaderWorkerSet's."""
+    templates = {
+        template["metadata"]["labels"]["app.kubernetes.io/component"]: template
+        for _, template in pod_templates(render_)
+        if template["metadata"]["labels"]["app.kubernetes.io/instance"] == name
+    }
+    assert templates, f"no pod template of {name}"
+    return templates
 
 
 def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -132,11 +132,9 @@ def test_placed_pods_pass_strict_kubernetes_validation(placed):
         if obj["apiVersion"] in ("v1", "apps/v1"):
             kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
             checked += obj["kind"] == "StatefulSet"
-    for lws in of_kind(placed, "LeaderWorkerSet"):
-        for key, template in lws["spec"]["leaderWorkerTemplate"].items():
-            if key.endswith("Template"):
-                kubernetes_validate.validate({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": template["spec"]}, K8S_VERSION, strict=True)
-                checked += 1
+    for _, template in pod_templates(of_kind(placed, "LeaderWorkerSet")):
+        kubernetes_validate.validate(as_pod(template), K8S_VERSION, strict=True)
+        checked += 1
     assert checked >= 8
 
 
@@ -144,7 +142,7 @@ def test_placed_leaderworkersets_match_the_upstream_crd(placed, tmp_path):
     documents = of_kind(placed, "LeaderWorkerSet")
     assert len(documents) == 2
     (tmp_path / "lws.yaml").write_text(yaml.safe_dump_all(documents))
-    result = subprocess.run([sys.executable, str(VALIDATE_CRS), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    result = validate_crs(tmp_path)
     assert result.returncode == 0 and "FAIL" not in result.stdout, result.stdout + result.stderr
 
 

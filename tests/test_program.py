@@ -15,8 +15,8 @@ from vllm_fleet.errors import ConfigError
 from vllm_fleet.render import render_stack, write_render
 
 from .conftest import PROJECT_DIR, STACKS, objects_of, tool, with_model
-
-KUBERNETES_VERSION = "1.33"
+from .dataplane_support import pod_templates
+from .monitoring_support import K8S_VERSION
 
 
 def test_every_environment_has_a_stack():
@@ -34,7 +34,7 @@ def test_objects_pass_strict_kubernetes_validation(rendered):
     core = [obj for obj in rendered.objects() if "." not in obj["apiVersion"].split("/")[0] or obj["apiVersion"].startswith(("apps/", "batch/", "policy/", "networking.k8s.io/"))]
     assert core, "a stack renders core objects"
     for obj in core:
-        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
 
 def _gpus(template: dict) -> int:
@@ -68,30 +68,38 @@ def test_no_pod_asks_for_more_than_a_node(rendered, project):
     config, _ = stack_config(project, rendered.stack)
     default_pool = json.loads(config["vllm-fleet:nodePool"])
     models = {m["name"]: m for m in json.loads(config["vllm-fleet:models"])}
-    for sts in objects_of(rendered, "StatefulSet").values():
-        model = models[sts["metadata"]["labels"]["app.kubernetes.io/instance"]]
+    templates = pod_templates(rendered)
+    assert templates
+    for name, template in templates:
+        model = models[template["metadata"]["labels"]["app.kubernetes.io/instance"]]
         pool = model.get("nodePool", default_pool)
-        limits = sts["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
-        assert limits[pool.get("gpuResource", "nvidia.com/gpu")] <= pool["gpusPerNode"]
+        limits = template["spec"]["containers"][0]["resources"]["limits"]
+        assert limits[pool.get("gpuResource", "nvidia.com/gpu")] <= pool["gpusPerNode"], name
 
 
 def test_pods_mount_weights_read_only_and_shm_in_memory(rendered):
-    for sts in objects_of(rendered, "StatefulSet").values():
-        pod = sts["spec"]["template"]["spec"]
+    templates = pod_templates(rendered)
+    assert templates
+    for name, template in templates:
+        pod = template["spec"]
         volumes = {v["name"]: v for v in pod["volumes"]}
         mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
-        assert mounts["weights"]["readOnly"] is True
-        assert volumes["dshm"]["emptyDir"]["medium"] == "Memory"
-        assert volumes["dshm"]["emptyDir"]["sizeLimit"]
-        assert mounts["dshm"]["mountPath"] == "/dev/shm"
+        assert mounts["weights"]["readOnly"] is True, name
+        assert volumes["dshm"]["emptyDir"]["medium"] == "Memory", name
+        assert volumes["dshm"]["emptyDir"]["sizeLimit"], name
+        assert mounts["dshm"]["mountPath"] == "/dev/shm", name
 
 
 def test_probes_are_sized_for_loading_a_large_model(rendered):
-    for sts in objects_of(rendered, "StatefulSet").values():
-        container = sts["spec"]["template"]["spec"]["containers"][0]
+    templates = pod_templates(rendered)
+    assert templates
+    for name, template in templates:
+        container = template["spec"]["containers"][0]
         startup = container["startupProbe"]
-        assert startup["periodSeconds"] * startup["failureThreshold"] >= 900
-        assert container["readinessProbe"] and container["livenessProbe"]
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 900, name
+        assert container["readinessProbe"] and container["livenessProbe"], name
+    for sts in objects_of(rendered, "StatefulSet").values():
+        startup = sts["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
         # `pulumi up` waits as long as the pods may take to start.
         timeout = int(sts["metadata"]["annotations"]["pulumi.com/timeoutSeconds"])
         assert timeout > startup["periodSeconds"] * startup["failureThreshold"]
@@ -99,10 +107,12 @@ def test_probes_are_sized_for_loading_a_large_model(rendered):
 
 def test_ready_follows_health_within_two_seconds_of_kubelet_time(rendered):
     """The kubelet runs readiness only after startup passes: one period of each is its share of Ready's delay."""
-    for sts in objects_of(rendered, "StatefulSet").values():
-        container = sts["spec"]["template"]["spec"]["containers"][0]
+    templates = pod_templates(rendered)
+    assert templates
+    for name, template in templates:
+        container = template["spec"]["containers"][0]
         delay = container["startupProbe"]["periodSeconds"] + container["readinessProbe"]["periodSeconds"]
-        assert delay <= 2, (sts["metadata"]["name"], delay)
+        assert delay <= 2, (name, delay)
         assert container["readinessProbe"]["failureThreshold"] * container["readinessProbe"]["periodSeconds"] <= 5
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import kubernetes_validate
 import pytest
@@ -19,7 +17,7 @@ from vllm_fleet.pod_template import pod_template
 
 from .dataplane_support import config, model, plan
 from .monitoring_support import full_object
-from .test_monitoring import K8S_VERSION, VALIDATE_CRS
+from .monitoring_support import K8S_VERSION, validate_crs
 
 GATEWAY = {"name": "inference-gw", "namespace": "gateways"}
 
@@ -201,7 +199,7 @@ def test_custom_resources_match_the_upstream_crd_schemas(tmp_path):
     custom = [o for o in objects if o["kind"] in ("InferencePool", "HTTPRoute")]
     for index, obj in enumerate(custom):
         (tmp_path / f"{index:02d}-{obj['kind']}.yaml").write_text(yaml.safe_dump(obj))
-    result = subprocess.run([sys.executable, str(VALIDATE_CRS), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    result = validate_crs(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(custom)} checked, 0 failed" in result.stdout
 
@@ -210,7 +208,7 @@ def test_the_crd_check_catches_a_pool_without_target_ports(tmp_path):
     pool = next(o for o in _all_objects() if o["kind"] == "InferencePool")
     del pool["spec"]["targetPorts"]
     (tmp_path / "pool.yaml").write_text(yaml.safe_dump(pool))
-    result = subprocess.run([sys.executable, str(VALIDATE_CRS), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    result = validate_crs(tmp_path)
     assert result.returncode == 1 and "FAIL InferencePool/llm" in result.stdout
 
 

@@ -9,8 +9,6 @@ that runs both workloads.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import replace
 from typing import Any
 
@@ -34,11 +32,10 @@ from vllm_fleet.priorities import priority_classes
 from vllm_fleet.render import write_render
 
 from .conftest import STACKS
-from .dataplane_support import config, issues, model, named, of_kind, one_issue, plan, render
-from .test_monitoring import VALIDATE_CRS
+from .dataplane_support import as_pod, config, issues, model, named, of_kind, one_issue, plan, pod_templates, render
+from .monitoring_support import K8S_VERSION, validate_crs
 
 LWS = {"type": "leaderworkerset"}
-K8S_VERSION = "1.33"
 TIERS = {"serving": {"value": 100000}, "best-effort": {"value": 100, "preemptionPolicy": "Never"}}
 SINGLE = {"parallelism": {"tensor": 2}}
 
@@ -86,13 +83,6 @@ def _group_pods(obj: dict[str, Any], workloads: list[dict[str, Any]]) -> tuple[i
     return groups, sum(w["spec"]["replicas"] for w in mine) // groups
 
 
-def _pod_templates(workload: dict[str, Any]) -> list[dict[str, Any]]:
-    if workload["kind"] == "StatefulSet":
-        return [workload["spec"]["template"]]
-    template = workload["spec"]["leaderWorkerTemplate"]
-    return [template[key] for key in ("leaderTemplate", "workerTemplate") if key in template]
-
-
 def gangs(render_) -> dict[str, tuple[int, int]]:
     """Model -> (gang size, pods per group), for every model whose groups are gangs.
 
@@ -107,7 +97,7 @@ def gangs(render_) -> dict[str, tuple[int, int]]:
     for workload in workloads:
         instance = workload["metadata"]["labels"]["app.kubernetes.io/instance"]
         replicas, pods = _group_pods(workload, workloads)
-        for pod in _pod_templates(workload):
+        for _, pod in pod_templates([workload]):
             named_group = pod["metadata"].get("annotations", {}).get(VOLCANO_GROUP_ANNOTATION) or pod["metadata"]["labels"].get(COSCHEDULING_GROUP_LABEL)
             if named_group:
                 assert replicas == 1, f"{instance}: {replicas} groups share PodGroup {named_group}"
@@ -192,7 +182,7 @@ def test_every_multi_pod_group_of_staging_and_prod_is_a_volcano_gang(scheduled):
 @pytest.mark.parametrize("stack", [*SCHEDULER_STACKS, "prod"])
 def test_scheduler_objects_match_their_upstream_crds(scheduled, stack, tmp_path):
     write_render(scheduled[stack], tmp_path / "out")
-    result = subprocess.run([sys.executable, str(VALIDATE_CRS), str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    result = validate_crs(tmp_path / "out")
     assert result.returncode == 0, result.stdout + result.stderr
     checked = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("OK ")}
     scheduling = {f"{o['kind']}/{o['metadata']['name']}" for o in scheduled[stack].objects() if o["kind"] in ("PodGroup", "LeaderWorkerSet")}
@@ -206,16 +196,17 @@ def test_priority_classes_and_pods_pass_strict_kubernetes_validation(scheduled, 
     assert classes
     for obj in classes + of_kind(scheduled[stack], "StatefulSet"):
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
-    for lws in of_kind(scheduled[stack], "LeaderWorkerSet"):
-        for pod in _pod_templates(lws):
-            kubernetes_validate.validate({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": pod["spec"]}, K8S_VERSION, strict=True)
+    lws_pods = pod_templates(of_kind(scheduled[stack], "LeaderWorkerSet"))
+    assert lws_pods, f"{stack} renders no LeaderWorkerSet"
+    for _, pod in lws_pods:
+        kubernetes_validate.validate(as_pod(pod), K8S_VERSION, strict=True)
 
 
 def test_the_crd_check_rejects_a_broken_pod_group(scheduled, tmp_path):
     write_render(scheduled["coscheduling"], tmp_path / "out")
     [path] = (tmp_path / "out").rglob("podgroup-sts-group.yaml")
     path.write_text(path.read_text().replace("minMember: 3", "minMember: 0"))
-    result = subprocess.run([sys.executable, str(VALIDATE_CRS), str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    result = validate_crs(tmp_path / "out")
     assert result.returncode == 1 and "minMember" in result.stdout, result.stdout
 
 
@@ -233,7 +224,7 @@ def test_volcano_pods_name_the_scheduler_queue_and_group(scheduled):
     lws = named(volcano, "LeaderWorkerSet", "lws-group")
     # The LWS controller reads the queue from the LWS and makes each group's PodGroup itself.
     assert lws["metadata"]["annotations"][VOLCANO_QUEUE_ANNOTATION] == "llm"
-    assert {p["spec"]["schedulerName"] for p in _pod_templates(lws)} == {"volcano"}
+    assert {p["spec"]["schedulerName"] for _, p in pod_templates([lws])} == {"volcano"}
     solo = named(volcano, "StatefulSet", "solo-head")["spec"]["template"]
     assert solo["metadata"]["annotations"][VOLCANO_QUEUE_ANNOTATION] == "llm" and VOLCANO_GROUP_ANNOTATION not in solo["metadata"]["annotations"]
     assert {g["metadata"]["name"] for g in of_kind(volcano, "PodGroup")} == {"sts-group"}
@@ -252,7 +243,7 @@ def test_kueue_queues_the_workload_and_leaves_the_default_scheduler(scheduled):
     kueue = scheduled["kueue"]
     for obj in of_kind(kueue, "LeaderWorkerSet") + of_kind(kueue, "StatefulSet"):
         assert obj["metadata"]["labels"][KUEUE_QUEUE_LABEL] == "llm-serving"
-        assert all("schedulerName" not in pod["spec"] for pod in _pod_templates(obj))
+        assert all("schedulerName" not in pod["spec"] for _, pod in pod_templates([obj]))
     assert not of_kind(kueue, "PodGroup")
 
 
@@ -273,13 +264,9 @@ def test_tiers_become_priority_classes_and_pods_name_them(scheduled):
     assert serving["value"] > best_effort["value"] and not serving["globalDefault"]
     assert (serving["preemptionPolicy"], best_effort["preemptionPolicy"]) == ("PreemptLowerPriority", "Never")
     assert "namespace" not in serving["metadata"]
-    pods = {sts["metadata"]["name"]: sts["spec"]["template"]["spec"]["priorityClassName"] for sts in of_kind(prod, "StatefulSet")}
-    for lws in of_kind(prod, "LeaderWorkerSet"):
-        for role, template in lws["spec"]["leaderWorkerTemplate"].items():
-            if role.endswith("Template"):
-                pods[f"{lws['metadata']['name']}-{role}"] = template["spec"]["priorityClassName"]
-    assert pods["qwen-7b-best-effort-head"] == "llm-prod-best-effort"
-    serving = {pods["llama-405b-group-leaderTemplate"], pods["llama-405b-group-workerTemplate"], pods["qwen-72b-worker"]}
+    pods = {name: template["spec"]["priorityClassName"] for name, template in pod_templates(prod)}
+    assert pods["StatefulSet/qwen-7b-best-effort-head"] == "llm-prod-best-effort"
+    serving = {pods["LeaderWorkerSet/llama-405b-group leader"], pods["LeaderWorkerSet/llama-405b-group worker"], pods["StatefulSet/qwen-72b-worker"]}
     assert serving == {"llm-prod-serving"}
 
 

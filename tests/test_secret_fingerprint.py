@@ -7,6 +7,8 @@ import pytest
 from vllm_fleet.secret_fingerprint import ANNOTATION_API_KEY_FINGERPRINT, UNDECRYPTED, secret_fingerprint
 from vllm_fleet.stack_config import SecretValue
 
+from .dataplane_support import pod_templates
+
 KEYS = ["sk-one", "sk-two", "sk-one ", "a" * 64, "ключ-🔑"]
 
 
@@ -35,14 +37,10 @@ def prod(stack_renders):
 
 def test_only_the_pods_that_read_the_key_carry_the_annotation(prod):
     annotated = {}
-    for resource in prod.resources:
-        if resource.inputs.get("kind") == "StatefulSet":
-            template = resource.inputs["spec"]["template"]
-            reads_key = any(
-                env.get("name") == "VLLM_API_KEY" for c in template["spec"]["containers"] for env in c.get("env", [])
-            )
-            annotated[resource.inputs["metadata"]["name"]] = (
-                ANNOTATION_API_KEY_FINGERPRINT in template["metadata"].get("annotations", {}), reads_key
-            )
+    for name, template in pod_templates(prod):
+        reads_key = any(
+            env.get("name") == "VLLM_API_KEY" for c in template["spec"]["containers"] for env in c.get("env", [])
+        )
+        annotated[name] = (ANNOTATION_API_KEY_FINGERPRINT in template["metadata"].get("annotations", {}), reads_key)
     assert annotated and all(has == reads for has, reads in annotated.values())
     assert any(has for has, _ in annotated.values()) and not all(has for has, _ in annotated.values())

@@ -18,6 +18,7 @@ from .dataplane_support import (
     one_issue,
     plan,
     pod_spec,
+    pod_templates,
     render,
     secret,
 )
@@ -305,18 +306,21 @@ def test_no_group_selector_in_any_rendered_stack_selects_a_fetch_pod(tmp_path):
         objects = rendered.objects()
         selectors = [(o["metadata"]["name"], what, labels) for o in objects for what, labels in _selectors(o)]
         for obj in objects:
-            if obj["kind"] not in ("Job", "StatefulSet"):
-                continue
-            labels = obj["spec"]["template"]["metadata"]["labels"]
-            # The fetch Job's own NetworkPolicy (same name, denies all ingress) is meant to select it.
-            matching = [f"{what} {name}" for name, what, wanted in selectors
-                        if wanted and wanted.items() <= labels.items() and name != obj["metadata"]["name"]]
             if obj["kind"] == "Job":
-                fetch_pods += 1
-                assert not matching, f"{rendered.stack} Job {obj['metadata']['name']}'s pods are selected by {matching}"
+                templates = [(f"Job/{obj['metadata']['name']}", obj["spec"]["template"])]
             else:
-                members += 1
-                assert matching, f"selectors found nothing for {obj['metadata']['name']}: the check would prove nothing"
+                templates = pod_templates([obj])
+            for pod, template in templates:
+                labels = template["metadata"]["labels"]
+                # The fetch Job's own NetworkPolicy (same name, denies all ingress) is meant to select it.
+                matching = [f"{what} {name}" for name, what, wanted in selectors
+                            if wanted and wanted.items() <= labels.items() and name != obj["metadata"]["name"]]
+                if obj["kind"] == "Job":
+                    fetch_pods += 1
+                    assert not matching, f"{rendered.stack} {pod}'s pods are selected by {matching}"
+                else:
+                    members += 1
+                    assert matching, f"selectors found nothing for {pod}: the check would prove nothing"
     assert fetch_pods >= 3 and members >= 3
 
 

@@ -18,7 +18,8 @@ import pytest
 from vllm_fleet.cli import plan_table
 from vllm_fleet.constants import ENTRYPOINT_DIR
 from vllm_fleet.render import write_render
-from .dataplane_support import config, issues, model, named, of_kind, one_issue, plan, render
+from .dataplane_support import as_pod, config, issues, model, named, of_kind, one_issue, plan, pod_templates, render
+from .monitoring_support import K8S_VERSION
 
 LWS = {"type": "leaderworkerset"}
 
@@ -148,13 +149,11 @@ def test_the_plan_table_shows_groups_and_every_gpu(groups):
 def test_group_objects_pass_strict_kubernetes_validation(groups):
     for obj in groups.objects():
         if obj["apiVersion"] in ("v1", "apps/v1", "batch/v1", "policy/v1", "networking.k8s.io/v1"):
-            kubernetes_validate.validate(obj, "1.33", strict=True)
-    for lws in of_kind(groups, "LeaderWorkerSet"):
-        template = lws["spec"]["leaderWorkerTemplate"]
-        for key in ("leaderTemplate", "workerTemplate"):
-            if key in template:
-                pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": template[key]["spec"]}
-                kubernetes_validate.validate(pod, "1.33", strict=True)
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    lws_pods = pod_templates(of_kind(groups, "LeaderWorkerSet"))
+    assert lws_pods
+    for _, template in lws_pods:
+        kubernetes_validate.validate(as_pod(template), K8S_VERSION, strict=True)
 
 
 # --------------------------------------------------------------- StatefulSets

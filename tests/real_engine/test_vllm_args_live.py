@@ -17,14 +17,13 @@ from tests.test_vllm_args import REFUSED
 from vllm_fleet.config import load_fleet
 from vllm_fleet.errors import ConfigError
 from vllm_fleet.plan import plan_fleet, plan_model
-from vllm_fleet.plugins import Registry
 from vllm_fleet.vllm_args import live
 from vllm_fleet.vllm_args.argv_check import serve_arg_findings
 from vllm_fleet.vllm_args.check import ArgChecker, checker_for
 from vllm_fleet.vllm_args.schema import load_snapshot
 
-INSTALLED = live.installed_version()
-IMAGE = f"vllm/vllm-openai:v{INSTALLED}"
+from .installed_vllm import IMAGE, INSTALLED
+
 SCRIPT = PROJECT_DIR / "scripts" / "vllm_arg_schema.py"
 
 #: Ordinary shapes both parsers must accept (the refused ones are tests/test_vllm_args.py's REFUSED).
@@ -37,11 +36,6 @@ ACCEPTED = [
     {"compilation-config": {"mode": 3, "pass_config": {"fuse_norm_quant": True}}},
     {"kv-cache-dtype": "fp8", "dtype": "bfloat16", "max-num-seqs": 64},
 ]
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return Registry.discover()
 
 
 def test_installed_vllm_is_used_for_its_own_version():

@@ -14,10 +14,9 @@ import pytest
 
 from tests.test_capacity_wiring import config_with, plans, problems
 from vllm_fleet.cli import main
-from vllm_fleet.vllm_args import live
 
-INSTALLED = live.installed_version()
-IMAGE = f"vllm/vllm-openai:v{INSTALLED}"
+from .installed_vllm import IMAGE, INSTALLED
+
 #: A small Llama shape: 64 query heads over 8 KV heads, 4 layers, 4096 tokens of context.
 LLAMA_SHAPE = {
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 512, "hidden_size": 1024,
@@ -33,10 +32,6 @@ def _model(tmp_path, monkeypatch, image: str = IMAGE, **model) -> dict:
     (tmp_path / "acme" / "config.json").write_text(json.dumps(shape))
     monkeypatch.chdir(tmp_path)
     return {"model": "acme/tiny", "modelConfigFile": "acme/config.json", "image": image, **model}
-
-
-def test_the_installed_vllm_is_there():
-    assert INSTALLED is not None, "tests/real_engine runs with .venv-vllm's python, which has vLLM"
 
 
 def test_a_config_vllm_accepts_plans_without_findings(registry, tmp_path, monkeypatch):
