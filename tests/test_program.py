@@ -98,11 +98,21 @@ def test_probes_are_sized_for_loading_a_large_model(rendered):
         startup = container["startupProbe"]
         assert startup["periodSeconds"] * startup["failureThreshold"] >= 900, name
         assert container["readinessProbe"] and container["livenessProbe"], name
-    for sts in objects_of(rendered, "StatefulSet").values():
-        startup = sts["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
+    owners = [*objects_of(rendered, "StatefulSet").values(), *objects_of(rendered, "LeaderWorkerSet").values()]
+    for owner in owners:
         # `pulumi up` waits as long as the pods may take to start.
-        timeout = int(sts["metadata"]["annotations"]["pulumi.com/timeoutSeconds"])
-        assert timeout > startup["periodSeconds"] * startup["failureThreshold"]
+        timeout = int(owner["metadata"]["annotations"]["pulumi.com/timeoutSeconds"])
+        for name, template in pod_templates([owner]):
+            startup = template["spec"]["containers"][0]["startupProbe"]
+            assert timeout > startup["periodSeconds"] * startup["failureThreshold"], name
+
+
+def test_pulumi_up_awaits_a_leaderworkerset_until_its_groups_are_available(rendered):
+    """pulumi-kubernetes treats a custom resource as ready once created: the LWS names what to wait for."""
+    groups = objects_of(rendered, "LeaderWorkerSet").values()
+    assert groups or rendered.stack != "prod"  # prod runs llama-405b on one
+    for lws in groups:
+        assert lws["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Available"
 
 
 def test_ready_follows_health_within_two_seconds_of_kubelet_time(rendered):

@@ -70,6 +70,8 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_VERSION = "app.kubernetes.io/version"
 ANNOTATION_ENTRYPOINT_CHECKSUM = "vllm-fleet.io/entrypoint-checksum"
 ANNOTATION_PULUMI_TIMEOUT = "pulumi.com/timeoutSeconds"
+#: What pulumi-kubernetes (>= 4.18) awaits on a custom resource, which it otherwise treats as ready once created.
+ANNOTATION_PULUMI_WAIT_FOR = "pulumi.com/waitFor"
 ANNOTATION_PULUMI_SKIP_AWAIT = "pulumi.com/skipAwait"
 
 # The StatefulSet controller adds `controller-revision-hash: <sts>-<10 chars>` to

@@ -18,7 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 from pydantic import Field, PlainValidator, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
-from ..constants import ANNOTATION_PULUMI_TIMEOUT
+from ..constants import ANNOTATION_PULUMI_TIMEOUT, ANNOTATION_PULUMI_WAIT_FOR
 from ..sdk import (
     ENTRYPOINT_DIR,
     HEAD,
@@ -210,6 +210,10 @@ class LeaderWorkerSet:
             # The Shared headless Service is the model's group Service (same name): LWS reuses it.
             "networkConfig": {"subdomainPolicy": settings.subdomain_policy},
         }
+        # `pulumi up` waits, as for the StatefulSets, until every group is ready (LWS sets Available only then),
+        # within the budget the plan allows for fetching the weights and starting the engine.
+        annotations = {ANNOTATION_PULUMI_WAIT_FOR: "condition=Available", ANNOTATION_PULUMI_TIMEOUT: str(plan.await_timeout_seconds)}
         exclusive = self._exclusive_topology(settings, plan)
-        annotations = {ANNOTATION_EXCLUSIVE_TOPOLOGY: exclusive} if exclusive else {}
+        if exclusive:
+            annotations[ANNOTATION_EXCLUSIVE_TOPOLOGY] = exclusive
         return (ObjectSpec(LWS_API, "LeaderWorkerSet", plan.names.group, {"spec": spec}, labels=plan.labels("group"), annotations=annotations),)
