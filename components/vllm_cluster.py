@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from . import _k8s
 from ._k8s import metadata
-from vllm_fleet.names import selector_labels
+from vllm_fleet.names import network_peer, selector_labels
 from vllm_fleet.plan import ModelPlan
 
 
@@ -108,7 +108,7 @@ class VllmCluster(pulumi.ComponentResource):
         plan = self._plan
         group = {"podSelector": {"matchLabels": selector_labels(plan.name)}}
         ingress: list[dict[str, Any]] = [{"from": [group]}]
-        callers = [_peer(peer) for peer in plan.api_access.allow_from] if plan.api_access else []
+        callers = [network_peer(peer.namespace, peer.pod_labels) for peer in plan.api_access.allow_from] if plan.api_access else []
         if callers:
             ingress.append({"from": callers, "ports": [{"port": "http", "protocol": "TCP"}]})
         return k8s.networking.v1.NetworkPolicy(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 from .constants import (
     LABEL_COMPONENT,
@@ -86,6 +86,16 @@ def selector_labels(model: str, component: Optional[str] = None) -> dict[str, st
     if component:
         labels[LABEL_COMPONENT] = component
     return labels
+
+
+def network_peer(namespace: Optional[str], pod_labels: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
+    """A NetworkPolicy peer: the namespace by its name label, and/or pods by their labels (None leaves either out)."""
+    peer: dict[str, Any] = {}
+    if namespace is not None:
+        peer["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+    if pod_labels is not None:
+        peer["podSelector"] = {"matchLabels": dict(pod_labels)}
+    return peer
 
 
 def common_labels(model: str, image: str, component: Optional[str] = None) -> dict[str, str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from .constants import ENTRYPOINT_DIR, FLUID_API, NAD_API, RAY_PORTS, WEIGHTS_MOUNT, WEIGHTS_VOLUME
 from .errors import ModelPlanError, PlanError
 from .gpu_plan import GpuPlan
-from .names import Names, common_labels, selector_labels
+from .names import Names, common_labels, network_peer, selector_labels
 from .plan import ModelPlan
 from .pod_template import pod_template
 from .plugins.fluid import fluid_cache_label, read_through_cache
@@ -104,6 +104,7 @@ __all__ = [
     "pod_template",
     "read_through_cache",
     "render_template",
+    "network_peer",
     "selector_labels",
     "weights_path",
 ]

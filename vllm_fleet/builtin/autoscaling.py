@@ -22,7 +22,7 @@ from typing import Annotated, Any, ClassVar, Literal, Optional
 from pydantic import Field
 
 from ..constants import HOSTNAME_PATTERN, MAX_REPLICAS
-from ..sdk import ModelPlan, ObjectSpec, PlanError, PluginSettings, ReplicaRange, selector_labels
+from ..sdk import ModelPlan, ObjectSpec, PlanError, PluginSettings, ReplicaRange, network_peer, selector_labels
 
 KEDA_API = "keda.sh/v1alpha1"
 HTTP_ADDON_API = "http.keda.sh/v1beta1"
@@ -316,9 +316,7 @@ def interceptor_policy(settings: AutoscalingSettings, plan: ModelPlan) -> Object
     """Admits the interceptor to the API port of the serving pods (policies add up; the group's stays)."""
     assert settings.scale_to_zero is not None, "only with scaleToZero"
     interceptor = settings.scale_to_zero.interceptor
-    peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": interceptor.namespace}}}
-    if interceptor.pod_labels:
-        peer["podSelector"] = {"matchLabels": dict(interceptor.pod_labels)}
+    peer = network_peer(interceptor.namespace, interceptor.pod_labels or None)
     spec = {
         "podSelector": {"matchLabels": selector_labels(plan.name, plan.api_role.role)},
         "policyTypes": ["Ingress"],

@@ -27,7 +27,7 @@ import yaml
 from pydantic import Field, field_validator
 
 from ..constants import RAY_PORTS
-from ..sdk import ModelPlan, ObjectSpec, PlanError, PluginSettings, common_labels, render_template, selector_labels
+from ..sdk import ModelPlan, ObjectSpec, PlanError, PluginSettings, common_labels, network_peer, render_template, selector_labels
 
 MONITORING_API = "monitoring.coreos.com/v1"
 GRAFANA_API = "grafana.integreatly.org/v1beta1"
@@ -398,10 +398,7 @@ def service_monitor(settings: MonitoringSettings, plan: ModelPlan, scrape_ray: b
 
 def scraper_policy(settings: MonitoringSettings, plan: ModelPlan, scrape_ray: bool) -> ObjectSpec:
     """Admits the scraper, and only it, to the metrics ports of the members (policies add up; the group's stays)."""
-    scraper = {
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": settings.scraper.namespace}},
-        "podSelector": {"matchLabels": dict(settings.scraper.pod_labels)},
-    }
+    scraper = network_peer(settings.scraper.namespace, settings.scraper.pod_labels)
     ports = [{"port": plan.api_port, "protocol": "TCP"}]
     if scrape_ray:
         ports.append({"port": RAY_PORTS["metrics_export"], "protocol": "TCP"})

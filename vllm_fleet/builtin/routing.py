@@ -36,7 +36,7 @@ from ..constants import (
     LABEL_INSTANCE,
     LABEL_NAME,
 )
-from ..sdk import HEAD, DnsSubdomain, Labels, ModelPlan, ObjectSpec, PlanError, PluginSettings, PositiveQuantity, selector_labels
+from ..sdk import HEAD, DnsSubdomain, Labels, ModelPlan, ObjectSpec, PlanError, PluginSettings, PositiveQuantity, network_peer, selector_labels
 
 INFERENCE_API = "inference.networking.k8s.io/v1"
 INFERENCE_GROUP = "inference.networking.k8s.io"
@@ -145,10 +145,7 @@ def _gateway_peer(settings: RoutingSettings, plan: ModelPlan) -> dict[str, Any]:
     gateway = settings.gateway
     labels = gateway.pod_labels if gateway.pod_labels is not None else {GATEWAY_NAME_LABEL: gateway.name}
     namespace = gateway.namespace or plan.namespace
-    return {
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-        "podSelector": {"matchLabels": dict(labels)},
-    }
+    return network_peer(namespace, labels)
 
 
 # ------------------------------------------------------------------ pool and picker
